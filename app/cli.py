@@ -1,0 +1,213 @@
+"""The ``fieldlab`` command: the GUI by default, plus headless ``fit`` and ``render`` on the same core.
+
+Only ``fieldlab`` / ``fieldlab gui`` imports Qt; ``fit`` and ``render`` run on machines with no display.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from . import __version__
+from models.scenes import DEFAULT_FIELD, DEFAULT_SIGNAL, DEFAULT_SIZE, DEFAULT_TRAIN
+
+EPILOG = """\
+signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
+'sinusoids' (the 1D sum of sinusoids), or a PNG/JPEG/TIFF/BMP file.
+
+examples:
+  fieldlab                                   open the app on the default scene (cameraman, SIREN)
+  fieldlab gui --signal astronaut --model fourier
+  fieldlab fit --signal camera --model siren --steps 500 --out runs/cam
+  fieldlab render runs/cam --out cam_1024.png --size 1024
+"""
+
+
+def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
+    parser.add_argument("--signal", default=DEFAULT_SIGNAL if for_gui else None, required=not for_gui,
+                        help="sample name or image file" + (f" (default {DEFAULT_SIGNAL})" if for_gui else ""))
+    parser.add_argument("--model", choices=("relu", "fourier", "siren"), default=DEFAULT_FIELD.kind,
+                        help=f"network kind (default {DEFAULT_FIELD.kind})")
+    parser.add_argument("--width", type=int, default=DEFAULT_FIELD.width, help=f"hidden units per layer (default {DEFAULT_FIELD.width})")
+    parser.add_argument("--depth", type=int, default=DEFAULT_FIELD.depth, help=f"hidden layers (default {DEFAULT_FIELD.depth})")
+    parser.add_argument("--w0", type=float, default=DEFAULT_FIELD.w0, help=f"SIREN frequency factor (default {DEFAULT_FIELD.w0:g})")
+    parser.add_argument("--sigma", type=float, default=DEFAULT_FIELD.fourier_sigma,
+                        help=f"Fourier-feature scale (default {DEFAULT_FIELD.fourier_sigma:g})")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"working size: longer image side in px (default {DEFAULT_SIZE})")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model kind, 1e-3 for SIREN)")
+    parser.add_argument("--batch", type=int, default=DEFAULT_TRAIN.batch_size,
+                        help=f"coordinates per step, 0 = full signal (default {DEFAULT_TRAIN.batch_size})")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and minibatches (default 0)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fieldlab", description="FieldLab: watch neural fields learn. Without a command, opens the app.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fieldlab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the app (the default)", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_arguments(gui, for_gui=True)
+    gui.add_argument("--preset", choices=("image", "spectral-bias"), default="image",
+                     help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side")
+    gui.add_argument("--paused", action="store_true", help="open without starting training")
+    gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")
+    gui.add_argument("--screenshot-after", type=float, default=20.0, metavar="SECONDS",
+                     help="training time before --screenshot is taken (default 20)")
+
+    fit = commands.add_parser("fit", help="train a field headless and save it", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_arguments(fit, for_gui=False)
+    fit.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    fit.add_argument("--out", required=True, help="output folder: metrics.json, reconstruction.png, field.safetensors, field.json")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    render = commands.add_parser("render", help="re-render a saved field at any resolution")
+    render.add_argument("folder", help="a folder written by 'fieldlab fit'")
+    render.add_argument("--out", required=True, help="PNG file to write")
+    render.add_argument("--size", type=int, default=None, help="longer side in px (default: the trained size)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fit":
+            return _fit(args)
+        if args.command == "render":
+            return _render(args)
+        from .gui import run_gui
+
+        return run_gui(args)
+    except KeyboardInterrupt:
+        print("fieldlab: interrupted", file=sys.stderr)
+        return 130
+    except UserFacingError as exc:
+        print(f"fieldlab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+class UserFacingError(Exception):
+    """An error whose message is all the user needs (bad file, bad option, ...)."""
+
+
+def configs_from_args(args):
+    """FieldConfig and TrainConfig from parsed options; invalid values become UserFacingError."""
+    from models.fields import FieldConfig
+    from models.training import TrainConfig
+    from models.scenes import default_lr
+
+    try:
+        field = FieldConfig(kind=args.model, width=args.width, depth=args.depth, w0=args.w0,
+                            fourier_sigma=args.sigma, seed=args.seed)
+        lr = args.lr if args.lr is not None else default_lr(args.model)
+        train = TrainConfig(lr=lr, batch_size=args.batch, seed=args.seed, device=args.device)
+    except ValueError as exc:
+        raise UserFacingError(str(exc)) from None
+    return field, train
+
+
+def load_signal_or_fail(source: str, size: int):
+    from models.signals import SignalError, load_signal
+
+    if size < 2:
+        raise UserFacingError(f"--size must be at least 2, got {size}")
+    try:
+        return load_signal(source, size)
+    except SignalError as exc:
+        raise UserFacingError(str(exc)) from None
+
+
+def _fit(args) -> int:
+    from models.training import Trainer, TrainingDiverged, configure_cpu_threads
+    from .headless import save_fit_outputs
+
+    if args.steps < 0:
+        raise UserFacingError(f"--steps must be >= 0, got {args.steps}")
+    signal = load_signal_or_fail(args.signal, args.size)
+    field_config, train_config = configs_from_args(args)
+    configure_cpu_threads(leave_one_for_gui=False)
+    try:
+        trainer = Trainer(signal, field_config, train_config)
+    except ValueError as exc:
+        raise UserFacingError(str(exc)) from None
+    if signal.note and not args.quiet:
+        print(f"fieldlab: {signal.name}: {signal.note}", file=sys.stderr)
+    progress = Progress(args.steps, enabled=not args.quiet and sys.stderr.isatty())
+    started = time.perf_counter()
+    warning = ""
+    eval_every = max(1, args.steps // 100)
+    for step in range(args.steps):
+        trainer.step()
+        if (step + 1) % eval_every == 0 or step + 1 == args.steps:
+            try:
+                trainer.flush()
+            except TrainingDiverged as exc:
+                warning = str(exc)
+                break
+            _, _, value = trainer.evaluate()
+            progress.update(step + 1, value)
+    seconds = time.perf_counter() - started
+    progress.close()
+    if warning:
+        print(f"fieldlab: warning: {warning}; saving the restored weights", file=sys.stderr)
+    metrics = save_fit_outputs(args.out, trainer, seconds)
+    print(f"fieldlab: {signal.name}: {args.model} {metrics['params']} params, {metrics['steps']} steps in "
+          f"{seconds:.1f} s: PSNR {metrics['psnr']:.2f} dB" + (f", SSIM {metrics['ssim']:.4f}" if metrics.get("ssim") is not None else "")
+          + f" -> {args.out}")
+    return 0
+
+
+def _render(args) -> int:
+    from models.checkpoint import CheckpointError, load_field, render_field
+    from .headless import write_png
+
+    try:
+        saved = load_field(args.folder)
+    except CheckpointError as exc:
+        raise UserFacingError(str(exc)) from None
+    if args.size is not None and args.size < 2:
+        raise UserFacingError(f"--size must be at least 2, got {args.size}")
+    values = render_field(saved, args.size)
+    kind = saved.meta.get("signal", {}).get("kind")
+    write_png(args.out, ((values.numpy() + 1.0) * 0.5).clip(0, 1), curve=kind == "curve")
+    print(f"fieldlab: rendered {args.folder} -> {args.out}")
+    return 0
+
+
+class Progress:
+    """A one-line terminal progress bar with rate and ETA (stderr); silent when not a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = max(total, 1), enabled
+        self.started = time.perf_counter()
+
+    def update(self, done: int, psnr: float) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else math.inf
+        filled = int(30 * done / self.total)
+        eta_text = f"{eta:5.0f}s" if math.isfinite(eta) else "    ?"
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} "
+                         f"{rate:6.1f} it/s  ETA {eta_text}  PSNR {psnr:6.2f} dB")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Starting and stopping the Qt application deterministically (worker first, then windows, then exit)."""
+from __future__ import annotations
+
+import os
+import signal as os_signal
+import sys
+
+from .cli import UserFacingError, configs_from_args, load_signal_or_fail
+
+
+def run_gui(args) -> int:
+    from PySide6 import QtCore, QtWidgets
+
+    from models.scenes import Scene
+    from models.training import configure_cpu_threads
+
+    from .main_window import MainWindow
+
+    signal = load_signal_or_fail(args.signal, args.size)
+    field, train = configs_from_args(args)
+    try:
+        scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
+    except ValueError as exc:
+        raise UserFacingError(str(exc)) from None
+    configure_cpu_threads(leave_one_for_gui=True)
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("FieldLab")
+    window = MainWindow(signal, scene, args.size, running=not args.paused)
+    window.show()
+
+    # Ctrl+C in the terminal closes the window like the close button does.
+    os_signal.signal(os_signal.SIGINT, lambda *_: window.close())
+    heartbeat = QtCore.QTimer(interval=200)
+    heartbeat.timeout.connect(lambda: None)  # lets Python see the signal while Qt's loop runs
+    heartbeat.start()
+
+    if args.screenshot:
+        def capture() -> None:
+            path = os.path.abspath(args.screenshot)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            window.grab().save(path)
+            print(f"fieldlab: screenshot -> {path}")
+            window.close()
+
+        QtCore.QTimer.singleShot(int(args.screenshot_after * 1000), capture)
+
+    app.exec()
+    heartbeat.stop()
+    window.session.shutdown()
+    window.deleteLater()
+    app.processEvents()
+    return 0

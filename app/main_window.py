@@ -1,0 +1,242 @@
+"""FieldLab's main window: the image lab (one field, a side-by-side comparison, or a 1D curve)."""
+from __future__ import annotations
+
+import math
+import os
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from models.scenes import Scene
+from models.signals import IMAGE_SUFFIXES, Signal, SignalError, load_signal
+from models.worker import Snapshot
+
+from .controls import ControlPanel
+from .session import LiveSession
+from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
+
+FILE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, signal: Signal, scene: Scene, size: int, running: bool = True):
+        super().__init__()
+        self.setWindowTitle("FieldLab")
+        self.resize(1360, 900)
+        self.setAcceptDrops(True)
+        self.session = LiveSession(self)
+        self.controls = ControlPanel()
+        self.image_view = ImageLabView()
+        self.comparison_view = ComparisonView()
+        self.curve_view = CurveLabView()
+        self.metrics = MetricsPlots()
+        self.views = QtWidgets.QStackedWidget()
+        for view in (self.image_view, self.comparison_view, self.curve_view):
+            self.views.addWidget(view)
+        self.note = QtWidgets.QLabel()
+        self.note.setStyleSheet("background:#fff4c2; border:1px solid #e0c060; padding:4px;")
+        self.note.setWordWrap(True)
+        self.note.hide()
+
+        right = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        top = QtWidgets.QWidget()
+        top_layout = QtWidgets.QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.note)
+        top_layout.addWidget(self.views, 1)
+        right.addWidget(top)
+        right.addWidget(self.metrics)
+        right.setSizes([640, 240])
+        scroll = QtWidgets.QScrollArea(widgetResizable=True)
+        scroll.setWidget(self.controls)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.controls.sizeHint().width() + 24)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        splitter.addWidget(scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 1060])
+        self.setCentralWidget(splitter)
+        self._build_status_bar()
+        self._build_menus()
+
+        self.last_error = ""
+        self._dialogs: list[QtWidgets.QMessageBox] = []
+        self.controls.sceneChanged.connect(self.restart)
+        self.controls.sourceChanged.connect(self._source_picked)
+        self.controls.openRequested.connect(self.open_file_dialog)
+        self.controls.lrChanged.connect(self._lr_changed)
+        self.controls.playToggled.connect(self._play_toggled)
+        self.controls.stepRequested.connect(self.step_once)
+        self.controls.resetRequested.connect(self.reset)
+        self.session.snapshotReady.connect(self.render_snapshot)
+        self.session.signalLoaded.connect(self._signal_loaded)
+        self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
+
+        self.controls.apply(scene, size)
+        self.controls.set_source(signal.name)
+        self.controls.set_running(running)
+        self.start_session(signal, scene, running)
+
+    # -- layout ----------------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_labels = {}
+        for key in ("device", "rate", "params", "step", "psnr"):
+            label = QtWidgets.QLabel("–")
+            label.setMinimumWidth(90)
+            bar.addPermanentWidget(label)
+            self.status_labels[key] = label
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("&Open image…", self.open_file_dialog)
+        open_action.setShortcut(QtGui.QKeySequence.Open)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit", self.close)
+        quit_action.setShortcut(QtGui.QKeySequence.Quit)
+        train_menu = self.menuBar().addMenu("&Training")
+        self.play_action = train_menu.addAction("Play / pause", self.controls.play.toggle)
+        self.play_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key_Space))
+        step_action = train_menu.addAction("Single step", self.step_once)
+        step_action.setShortcut(QtGui.QKeySequence("Ctrl+."))
+        reset_action = train_menu.addAction("Reset (same seed)", self.reset)
+        reset_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        presets = self.menuBar().addMenu("&Presets")
+        presets.addAction("Image: SIREN on the cameraman", lambda: self._preset("image", "siren"))
+        presets.addAction("Spectral bias: ReLU vs Fourier vs SIREN", lambda: self._preset("spectral-bias", "siren"))
+        presets.addAction("1D: sum of sinusoids", lambda: self._load_source("sinusoids"))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("About FieldLab", self._about)
+
+    # -- session lifecycle -----------------------------------------------------------------------------
+    def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
+        if signal.kind == "curve":
+            self.views.setCurrentWidget(self.curve_view)
+        elif scene.preset == "spectral-bias":
+            self.views.setCurrentWidget(self.comparison_view)
+        else:
+            self.views.setCurrentWidget(self.image_view)
+        self.session.start(signal, scene, running)
+        self.controls.set_running(running)
+        self._show_note(signal)
+
+    def restart(self) -> None:
+        """Rebuild the model(s) from the panel's settings on the current signal."""
+        if self.session.signal is None:
+            return
+        try:
+            scene = self.controls.scene()
+        except ValueError as exc:
+            self.show_error("Invalid setting", str(exc))
+            return
+        self.start_session(self.session.signal, scene, running=self.controls.play.isChecked())
+
+    def reset(self) -> None:
+        if self.session.worker is not None:
+            self.session.worker.reset()
+
+    def step_once(self) -> None:
+        if self.session.worker is not None:
+            self.controls.set_running(False)
+            self.session.worker.step(1)
+
+    def _play_toggled(self, running: bool) -> None:
+        worker = self.session.worker
+        if worker is not None:
+            worker.play() if running else worker.pause()
+
+    def _lr_changed(self, lr: float) -> None:
+        if self.session.worker is not None and self.session.scene is not None:
+            self.session.worker.set_lr(lr)
+            self.session.scene = self.controls.scene()
+
+    def _preset(self, preset: str, kind: str) -> None:
+        index = self.controls.preset.findData(preset)
+        self.controls.preset.setCurrentIndex(index)
+        self.controls.kind.setCurrentIndex(self.controls.kind.findData(kind))
+        if self.session.signal is None or self.session.signal.kind != "image":
+            self._load_source("camera")
+        else:
+            self.restart()
+
+    # -- signals ---------------------------------------------------------------------------------------
+    def open_file_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image", os.getcwd(), FILE_FILTER)
+        if path:
+            self._load_source(path)
+
+    def _source_picked(self, name: str) -> None:
+        self._load_source(name or (self.session.signal.name if self.session.signal else "camera"),
+                          keep_path=not name)
+
+    def _load_source(self, source: str, keep_path: bool = False) -> None:
+        if keep_path and getattr(self, "_current_source", None):
+            source = self._current_source
+        self.statusBar().showMessage(f"Loading {os.path.basename(source)}…")
+        self.session.load_signal_async(source, self.controls.working_size())
+
+    def _signal_loaded(self, signal: Signal, source: str) -> None:
+        self._current_source = source
+        self.controls.set_source(signal.name if not os.path.exists(source) else source)
+        self.statusBar().showMessage(f"Loaded {signal.name}", 3000)
+        scene = self.controls.scene()
+        self.start_session(signal, scene, running=self.controls.play.isChecked())
+
+    def _show_note(self, signal: Signal) -> None:
+        self.note.setText(f"{signal.name}: {signal.note}" if signal.note else "")
+        self.note.setVisible(bool(signal.note))
+
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self._load_source(files[0])
+
+    # -- rendering ---------------------------------------------------------------------------------------
+    def render_snapshot(self, snapshot: Snapshot) -> None:
+        self.views.currentWidget().render(snapshot)
+        self.metrics.render(snapshot)
+        labels = self.status_labels
+        labels["device"].setText(f"device: {snapshot.device}")
+        labels["rate"].setText(f"{snapshot.steps_per_second:.1f} steps/s" if snapshot.running else "paused")
+        labels["step"].setText(f"step {snapshot.step}")
+        if snapshot.runs:
+            params = " / ".join(f"{run.params:,}" for run in snapshot.runs)
+            labels["params"].setText(f"params: {params}")
+            labels["psnr"].setText("PSNR: " + " / ".join(_db(run.psnr) for run in snapshot.runs))
+        self.controls.set_running(snapshot.running)
+        if snapshot.message:
+            self.statusBar().showMessage(snapshot.message, 15000)
+            if "restored" in snapshot.message:
+                self.show_error("Training paused", snapshot.message, icon=QtWidgets.QMessageBox.Warning)
+        if snapshot.error:
+            self.show_error("Training stopped by an error", snapshot.error)
+
+    def show_error(self, title: str, message: str, icon=QtWidgets.QMessageBox.Critical) -> None:
+        """A non-blocking dialog (training and the GUI go on); the text is also kept for tests and the status bar."""
+        self.last_error = message
+        self.statusBar().showMessage(message, 15000)
+        box = QtWidgets.QMessageBox(icon, title, message, QtWidgets.QMessageBox.Ok, self)
+        box.setModal(False)
+        box.finished.connect(lambda _=None, b=box: self._dialogs.remove(b) if b in self._dialogs else None)
+        self._dialogs.append(box)
+        box.show()
+
+    def _about(self) -> None:
+        QtWidgets.QMessageBox.about(self, "About FieldLab",
+                                    "FieldLab trains neural fields on a background thread and shows them learn.\n"
+                                    "Drop an image on the window to fit it.")
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.session.shutdown()
+        for box in list(self._dialogs):
+            box.close()
+        super().closeEvent(event)
+
+
+def _db(value: float) -> str:
+    return f"{value:.2f} dB" if math.isfinite(value) else "–"

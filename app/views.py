@@ -1,0 +1,203 @@
+"""Dumb views: each renders a Snapshot and keeps no training state of its own.
+
+Images use pyqtgraph ImageItems with fixed levels (no auto-levelling flicker): [0, 1] for signals, a fixed
+range for errors, and the target's own spectrum range for spectra so that reconstructions compare fairly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from models.worker import Snapshot
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+
+ERROR_LEVELS = (0.0, 0.25)
+RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+class ImagePanel(pg.GraphicsLayoutWidget):
+    """A titled image with fixed levels and a locked aspect ratio."""
+
+    def __init__(self, title: str, colormap: str | None = None, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(160, 160)
+        self.title = self.addLabel(title, row=0, col=0)
+        self.view = self.addViewBox(row=1, col=0, lockAspect=True, enableMouse=True)
+        self.view.invertY(True)
+        self.image = pg.ImageItem()
+        if colormap:
+            self.image.setColorMap(pg.colormap.get(colormap))
+        self.view.addItem(self.image)
+        self._shape = None
+
+    def set_title(self, text: str) -> None:
+        self.title.setText(text)
+
+    def show_array(self, array: np.ndarray, levels: tuple[float, float]) -> None:
+        self.image.setImage(array, levels=levels, autoLevels=False)
+        if self._shape != array.shape[:2]:
+            self._shape = array.shape[:2]
+            self.view.autoRange(padding=0.0)
+
+
+class ImageLabView(QtWidgets.QWidget):
+    """Target, reconstruction, absolute error and log spectrum of one run (the first of the snapshot)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.target = ImagePanel("Target")
+        self.reconstruction = ImagePanel("Reconstruction")
+        self.error = ImagePanel("|Error|", colormap="inferno")
+        self.spectrum = ImagePanel("Log spectrum", colormap="viridis")
+        for i, panel in enumerate((self.target, self.reconstruction, self.error, self.spectrum)):
+            layout.addWidget(panel, i // 2, i % 2)
+        self._target_id = None
+
+    def render(self, snapshot: Snapshot) -> None:
+        if self._target_id != id(snapshot.target):
+            self._target_id = id(snapshot.target)
+            self.target.show_array(snapshot.target, (0.0, 1.0))
+        if not snapshot.runs:
+            return
+        run = snapshot.runs[0]
+        self.reconstruction.set_title(f"Reconstruction · step {run.step} · {run.psnr:.2f} dB")
+        self.reconstruction.show_array(run.reconstruction, (0.0, 1.0))
+        self.error.set_title(f"|Error| (0 … {ERROR_LEVELS[1]:g})")
+        self.error.show_array(run.error, ERROR_LEVELS)
+        top = float(snapshot.target_spectrum.max()) or 1.0
+        self.spectrum.show_array(run.spectrum, (0.0, top))
+
+
+class ComparisonView(QtWidgets.QWidget):
+    """Several runs side by side: target then each reconstruction (top), their spectra (bottom)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.grid = QtWidgets.QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.target = ImagePanel("Target")
+        self.target_spectrum = ImagePanel("Target spectrum", colormap="viridis")
+        self.grid.addWidget(self.target, 0, 0)
+        self.grid.addWidget(self.target_spectrum, 1, 0)
+        self.panels: list[tuple[ImagePanel, ImagePanel]] = []
+        self._target_id = None
+
+    def _ensure_panels(self, count: int) -> None:
+        while len(self.panels) < count:
+            column = len(self.panels) + 1
+            pair = (ImagePanel(""), ImagePanel("", colormap="viridis"))
+            self.grid.addWidget(pair[0], 0, column)
+            self.grid.addWidget(pair[1], 1, column)
+            self.panels.append(pair)
+        for i, (image, spectrum) in enumerate(self.panels):
+            image.setVisible(i < count)
+            spectrum.setVisible(i < count)
+
+    def render(self, snapshot: Snapshot) -> None:
+        self._ensure_panels(len(snapshot.runs))
+        top = float(snapshot.target_spectrum.max()) or 1.0
+        if self._target_id != id(snapshot.target):
+            self._target_id = id(snapshot.target)
+            self.target.show_array(snapshot.target, (0.0, 1.0))
+            self.target_spectrum.show_array(snapshot.target_spectrum, (0.0, top))
+        for run, (image, spectrum) in zip(snapshot.runs, self.panels):
+            image.set_title(f"{run.label} · {run.psnr:.2f} dB")
+            image.show_array(run.reconstruction, (0.0, 1.0))
+            spectrum.set_title(f"{run.label}: spectrum")
+            spectrum.show_array(run.spectrum, (0.0, top))
+
+
+class CurveLabView(QtWidgets.QWidget):
+    """A 1D signal: target and reconstructions, the error, and the magnitude spectra."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.signal_plot = pg.PlotWidget(title="Signal")
+        self.error_plot = pg.PlotWidget(title="|Error|")
+        self.spectrum_plot = pg.PlotWidget(title="Log magnitude spectrum")
+        self.signal_plot.addLegend(offset=(10, 10))
+        self.spectrum_plot.setLabel("bottom", "frequency (cycles per unit)")
+        self.signal_plot.setYRange(-0.05, 1.05)
+        for plot in (self.signal_plot, self.error_plot, self.spectrum_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+        layout.addWidget(self.signal_plot, 2)
+        layout.addWidget(self.error_plot, 1)
+        layout.addWidget(self.spectrum_plot, 1)
+        self.target_curve = self.signal_plot.plot(pen=pg.mkPen("#999999", width=3, style=QtCore.Qt.DashLine), name="target")
+        self.target_spectrum = self.spectrum_plot.plot(pen=pg.mkPen("#999999", width=2, style=QtCore.Qt.DashLine))
+        self.curves: list[tuple] = []
+        self._labels: tuple = ()
+
+    def render(self, snapshot: Snapshot) -> None:
+        x = np.linspace(0.0, 1.0, snapshot.target.size)
+        frequencies = np.arange(snapshot.target_spectrum.size)
+        self.target_curve.setData(x, snapshot.target)
+        self.target_spectrum.setData(frequencies, snapshot.target_spectrum)
+        labels = tuple(run.label for run in snapshot.runs)
+        if labels != self._labels:
+            for items in self.curves:
+                for plot, item in zip((self.signal_plot, self.error_plot, self.spectrum_plot), items):
+                    plot.removeItem(item)
+            self.curves = []
+            for i, label in enumerate(labels):
+                pen = pg.mkPen(RUN_COLORS[i % len(RUN_COLORS)], width=2)
+                self.curves.append((self.signal_plot.plot(pen=pen, name=label), self.error_plot.plot(pen=pen),
+                                    self.spectrum_plot.plot(pen=pen)))
+            self._labels = labels
+        for run, (curve, error, spectrum) in zip(snapshot.runs, self.curves):
+            curve.setData(x, run.reconstruction)
+            error.setData(x, run.error)
+            spectrum.setData(frequencies, run.spectrum)
+
+
+class MetricsPlots(QtWidgets.QWidget):
+    """PSNR and training loss against step, one curve per run on shared axes."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.psnr_plot = pg.PlotWidget(title="PSNR (dB)")
+        self.loss_plot = pg.PlotWidget(title="Training loss: log10 MSE")
+        for plot in (self.psnr_plot, self.loss_plot):
+            plot.setLabel("bottom", "step")
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            layout.addWidget(plot)
+        self.psnr_plot.addLegend(offset=(-10, 10))
+        self._curves: list[tuple] = []
+        self._key = None
+
+    def render(self, snapshot: Snapshot) -> None:
+        key = (snapshot.generation, tuple(run.label for run in snapshot.runs))
+        if key != self._key:
+            self.psnr_plot.clear()
+            self.loss_plot.clear()
+            self._curves = []
+            for i, run in enumerate(snapshot.runs):
+                pen = pg.mkPen(RUN_COLORS[i % len(RUN_COLORS)], width=2)
+                self._curves.append((self.psnr_plot.plot(pen=pen, name=run.label), self.loss_plot.plot(pen=pen)))
+            self._key = key
+        for run, (psnr_curve, loss_curve) in zip(snapshot.runs, self._curves):
+            psnr = run.psnr_history
+            finite = np.isfinite(psnr[:, 1]) if psnr.size else slice(None)
+            psnr_curve.setData(psnr[finite, 0], psnr[finite, 1]) if psnr.size else psnr_curve.setData([], [])
+            loss = run.loss_history
+            if loss.size:
+                loss = _decimate(loss[loss[:, 1] > 0], 4000)
+                loss_curve.setData(loss[:, 0], np.log10(loss[:, 1]))
+            else:
+                loss_curve.setData([], [])
+
+
+def _decimate(points: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` points (keeps plotting cheap on long runs)."""
+    if len(points) <= limit:
+        return points
+    stride = int(np.ceil(len(points) / limit))
+    return points[::stride]

@@ -1,0 +1,106 @@
+"""Saving and loading fields as safetensors (weights) + JSON (config, signal layout, format version).
+
+No pickle anywhere: a checkpoint is safe to open even when it comes from someone else.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .fields import FieldConfig, CoordinateMLP, build_field
+from .signals import grid_coords, image_extent
+
+FORMAT = "fieldlab.field"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "field.safetensors"
+META_FILE = "field.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, incomplete or inconsistent; one line for the user."""
+
+
+@dataclass(frozen=True)
+class SavedField:
+    model: CoordinateMLP
+    config: FieldConfig
+    meta: dict
+    """The JSON document: 'signal' (name, kind, shape, channels, extent), 'train', 'metrics'."""
+
+
+def save_field(folder: str, model: torch.nn.Module, config: FieldConfig, signal_meta: dict, extra: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    os.makedirs(folder, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, os.path.join(folder, WEIGHTS_FILE))
+    document = {"format": FORMAT, "version": FORMAT_VERSION, "field": config.to_dict(), "signal": signal_meta}
+    document.update(extra or {})
+    with open(os.path.join(folder, META_FILE), "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, allow_nan=True)
+
+
+def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights_path, meta_path = os.path.join(folder, WEIGHTS_FILE), os.path.join(folder, META_FILE)
+    for path in (weights_path, meta_path):
+        if not os.path.isfile(path):
+            raise CheckpointError(f"{folder}: not a saved field (missing {os.path.basename(path)})")
+    try:
+        with open(meta_path, encoding="utf-8") as handle:
+            meta = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{meta_path}: unreadable field description ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path}: not a FieldLab field description")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{meta_path}: format version {meta.get('version')} is newer than this FieldLab "
+                              f"understands ({FORMAT_VERSION}); please update FieldLab")
+    try:
+        config = FieldConfig.from_dict(meta["field"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{meta_path}: invalid field config ({exc})") from None
+    try:
+        tensors = load_file(weights_path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights_path}: unreadable weights ({exc})") from None
+    model = build_field(config)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{weights_path}: weights do not match the config ({first})") from None
+    return SavedField(model.to(device).eval(), config, meta)
+
+
+@torch.no_grad()
+def render_field(saved: SavedField, size: int | None = None) -> torch.Tensor:
+    """Evaluate a saved field on a grid whose longer side is ``size`` (default: the trained size).
+
+    Returns values in [-1, 1] shaped (H, W, C) for images or (N, C) for curves.
+    """
+    signal = saved.meta.get("signal", {})
+    shape = tuple(signal.get("shape", ()))
+    if not shape:
+        raise CheckpointError("saved field has no signal shape to render")
+    device = next(saved.model.parameters()).device
+    if signal.get("kind") == "curve":
+        n = int(size or shape[0])
+        coords = grid_coords((n,), (1.0,))
+        return _evaluate(saved.model, coords.to(device)).reshape(n, -1)
+    h, w = shape
+    if size:
+        scale = size / max(h, w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    extent = tuple(signal.get("extent") or image_extent(h, w))
+    coords = grid_coords((h, w), extent)
+    return _evaluate(saved.model, coords.to(device)).reshape(h, w, -1)
+
+
+def _evaluate(model: torch.nn.Module, coords: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    return torch.cat([model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]).cpu()

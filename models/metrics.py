@@ -1,0 +1,51 @@
+"""Quality metrics and spectra, one convention for every lab (METHODS.md: PSNR on clamped [0, 1] values)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
+    """PSNR in dB of values in [0, 1]; the prediction is clamped to [0, 1] first. ``inf`` for a perfect match."""
+    if isinstance(prediction, torch.Tensor):
+        mse = torch.mean((prediction.detach().float().clamp(0, 1) - target.detach().float().to(prediction.device)) ** 2).item()
+    else:
+        p = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
+        mse = float(np.mean((p - np.asarray(target, dtype=np.float64)) ** 2))
+    return psnr_from_mse(mse)
+
+
+def psnr_from_mse(mse: float) -> float:
+    if not math.isfinite(mse):
+        return float("nan")
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def ssim(prediction: np.ndarray, target: np.ndarray) -> float:
+    """SSIM of [0, 1] images (HxW or HxWxC) via scikit-image: data_range 1, Gaussian weights, sigma 1.5."""
+    from skimage.metrics import structural_similarity
+
+    p = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
+    t = np.asarray(target, dtype=np.float64)
+    if p.ndim == 1:
+        raise ValueError("SSIM is defined for images, not curves")
+    return float(structural_similarity(
+        p, t, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        channel_axis=2 if p.ndim == 3 else None,
+    ))
+
+
+def log_spectrum(values: np.ndarray) -> np.ndarray:
+    """log(1 + |FFT|) of an image (centred, channels averaged) or of a curve (one-sided), mean removed.
+
+    Returned unnormalised so that views can use fixed levels derived from the target's spectrum.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    if v.ndim == 1:
+        return np.log1p(np.abs(np.fft.rfft(v - v.mean()))).astype(np.float32)
+    if v.ndim == 3:
+        v = v.mean(axis=2)
+    magnitude = np.abs(np.fft.fftshift(np.fft.fft2(v - v.mean())))
+    return np.log1p(magnitude).astype(np.float32)

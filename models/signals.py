@@ -1,0 +1,195 @@
+"""Target signals: images (bundled scikit-image photos or the user's files) and the 1D sum of sinusoids.
+
+A ``Signal`` holds the sample coordinates in [-1, 1] (aspect ratio kept: the longer image axis spans
+[-1, 1]) and the values scaled to [-1, 1], plus what a view needs to lay them out again.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+SAMPLE_IMAGES = (
+    "camera", "astronaut", "coffee", "chelsea", "cat", "rocket", "hubble_deep_field", "immunohistochemistry",
+    "retina", "brick", "grass", "gravel", "moon", "coins", "clock", "page", "text", "cell", "checkerboard",
+    "colorwheel", "logo", "horse",
+)
+"""scikit-image sample photos that ship with the package (no download)."""
+
+CURVE_SIGNALS = ("sinusoids",)
+"""Built-in 1D signals: the Streamable paper's sum of sinusoids on [0, 1]."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+DEFAULT_IMAGE_SIZE = 256
+CURVE_SAMPLES = 1024
+
+
+class SignalError(ValueError):
+    """A signal could not be loaded; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A sampled target: ``coords[i]`` in [-1, 1]^d maps to ``values[i]`` in [-1, 1]^channels."""
+
+    name: str
+    kind: str
+    """'image' (shape = (H, W)) or 'curve' (shape = (N,))."""
+    shape: tuple[int, ...]
+    channels: int
+    coords: torch.Tensor
+    values: torch.Tensor
+    extent: tuple[float, ...]
+    """Half-extent of the coordinate box per axis, in (x, y) order: (1, 0.75) for a 4:3 landscape image."""
+    note: str = ""
+    """Something the user should know about how the signal was prepared (e.g. downscaling)."""
+    original_shape: tuple[int, ...] = field(default=())
+
+    @property
+    def in_features(self) -> int:
+        return self.coords.shape[1]
+
+    def as_display(self, values: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Values of this signal's samples (in [-1, 1]) as a display array in [0, 1]: HxW, HxWx3 or N."""
+        if isinstance(values, torch.Tensor):
+            values = values.detach().float().cpu().numpy()
+        unit = np.clip((np.asarray(values, dtype=np.float32) + 1.0) * 0.5, 0.0, 1.0)
+        if self.kind == "curve":
+            return unit.reshape(self.shape)
+        if self.channels == 1:
+            return unit.reshape(self.shape)
+        return unit.reshape(*self.shape, self.channels)
+
+    def target_display(self) -> np.ndarray:
+        return self.as_display(self.values)
+
+
+def grid_coords(shape: tuple[int, ...], extent: tuple[float, ...]) -> torch.Tensor:
+    """Pixel-centre coordinates of a (H, W) grid as (H*W, 2) in (x, y) order, or of N samples as (N, 1)."""
+    if len(shape) == 1:
+        return torch.linspace(-extent[0], extent[0], shape[0]).reshape(-1, 1)
+    h, w = shape
+    xs = torch.linspace(-extent[0], extent[0], w)
+    ys = torch.linspace(-extent[1], extent[1], h)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], dim=-1).reshape(-1, 2)
+
+
+def image_extent(height: int, width: int, keep_aspect: bool = True) -> tuple[float, float]:
+    if not keep_aspect:
+        return (1.0, 1.0)
+    longest = max(height, width)
+    return (width / longest, height / longest)
+
+
+def image_signal(array: np.ndarray, name: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True) -> Signal:
+    """Turn an image array (HxW, HxWx3/4, any numeric dtype) into a Signal whose longer side is <= size."""
+    image = _to_unit_float(array, name)
+    original = image.shape[:2]
+    note = ""
+    h, w = original
+    if max(h, w) > size:
+        scale = size / max(h, w)
+        new_shape = (max(1, round(h * scale)), max(1, round(w * scale)))
+        from skimage.transform import resize
+
+        image = resize(image, new_shape + image.shape[2:], anti_aliasing=True, preserve_range=True).astype(np.float32)
+        note = f"downscaled from {w}x{h} to {new_shape[1]}x{new_shape[0]} px (working size {size})"
+    h, w = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    extent = image_extent(h, w, keep_aspect)
+    values = torch.from_numpy(np.ascontiguousarray(image.reshape(h * w, channels))) * 2.0 - 1.0
+    return Signal(name, "image", (h, w), channels, grid_coords((h, w), extent), values.float(), extent, note, original)
+
+
+def _to_unit_float(array: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.float32)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]
+    if array.ndim == 3 and array.shape[2] == 2:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise SignalError(f"{name}: expected a grayscale or RGB image, got an array of shape {array.shape}")
+    if min(array.shape[:2]) < 2:
+        raise SignalError(f"{name}: image is too small ({array.shape[1]}x{array.shape[0]} px)")
+    if np.issubdtype(array.dtype, np.integer):
+        image = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    else:
+        image = array.astype(np.float32)
+        if not np.all(np.isfinite(image)):
+            raise SignalError(f"{name}: image contains NaN or infinite values")
+        lo, hi = float(image.min()), float(image.max())
+        if lo < 0.0 or hi > 1.0:
+            image = (image - lo) / max(hi - lo, 1e-12)
+    if image.ndim == 3 and np.allclose(image[..., 0], image[..., 1]) and np.allclose(image[..., 0], image[..., 2]):
+        image = image[..., 0]
+    return np.ascontiguousarray(image)
+
+
+def sinusoids_signal(samples: int = CURVE_SAMPLES, seed: int = 0) -> Signal:
+    """The Streamable paper's 1D target: a sum of sinusoids of different frequencies and phases on [0, 1].
+
+    Frequencies 1, 3, 7, 15 and 31 cycles per unit with amplitudes falling as 1/sqrt(f), so each
+    width stage of a growing network has a visible band to pick up; scaled to fill [-0.9, 0.9].
+    """
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 1.0, samples)
+    frequencies = np.array([1, 3, 7, 15, 31], dtype=np.float64)
+    phases = rng.uniform(0, 2 * np.pi, frequencies.size)
+    y = sum(np.sin(2 * np.pi * f * x + p) / np.sqrt(f) for f, p in zip(frequencies, phases))
+    y = 0.9 * y / np.abs(y).max()
+    values = torch.from_numpy(y.astype(np.float32)).reshape(-1, 1)
+    return Signal("sinusoids", "curve", (samples,), 1, grid_coords((samples,), (1.0,)), values, (1.0,), "", (samples,))
+
+
+def load_sample_image(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name not in SAMPLE_IMAGES:
+        raise SignalError(f"unknown sample image {name!r}")
+    return getattr(skimage.data, name)()
+
+
+def read_image_file(path: str) -> np.ndarray:
+    """Read a PNG/JPEG/TIFF/BMP file; any failure becomes a one-line SignalError."""
+    label = os.path.basename(path) or path
+    if os.path.isdir(path):
+        raise SignalError(f"{label}: is a folder, not an image file")
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise SignalError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise SignalError(f"{label}: file is empty")
+    try:
+        import imageio.v3 as iio
+
+        array = iio.imread(path)
+    except Exception as exc:  # imageio raises many types for bad data; the user needs one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SignalError(f"{label}: not a readable image ({reason[:160]})") from None
+    if array.ndim == 4:  # multi-page TIFF or animated image: take the first frame
+        array = array[0]
+    return array
+
+
+def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True) -> Signal:
+    """A signal by sample name (``camera``, ``sinusoids``, ...) or by image file path."""
+    if not source:
+        raise SignalError("no signal given: pass a sample name or an image file")
+    if source in CURVE_SIGNALS:
+        return sinusoids_signal()
+    if source in SAMPLE_IMAGES:
+        return image_signal(load_sample_image(source), source, size, keep_aspect)
+    if os.path.exists(source):
+        return image_signal(read_image_file(source), os.path.basename(source), size, keep_aspect)
+    if os.path.splitext(source)[1].lower() in IMAGE_SUFFIXES or os.sep in source:
+        raise SignalError(f"{source}: no such file")
+    known = ", ".join(CURVE_SIGNALS + SAMPLE_IMAGES[:8])
+    raise SignalError(f"unknown signal {source!r}: not a sample name (e.g. {known}, ...) nor an existing file")

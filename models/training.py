@@ -1,0 +1,202 @@
+"""A step-wise trainer: one field fitted to one signal with Adam, full batch or random minibatches.
+
+The trainer is driven from outside, one ``step()`` at a time, by the GUI's worker thread, the CLI, the
+benchmarks and the tests alike. Loss values stay on the device until ``flush()`` so that a GPU run is not
+synchronised every step; ``flush()`` is also where a NaN or exploding loss is caught and the last good
+weights (and optimiser state) are restored.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .fields import FieldConfig, build_field, count_parameters
+from .metrics import psnr_from_mse
+from .signals import Signal
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a field is optimised."""
+
+    lr: float = 1e-4
+    """Adam learning rate."""
+    batch_size: int = 0
+    """Coordinates per step; 0 (or >= the number of samples) means the full signal every step."""
+    seed: int = 0
+    """Seed of the minibatch sampler (the weights use FieldConfig.seed)."""
+    device: str = "auto"
+    """'auto' picks CUDA, then MPS, then CPU; or name one ('cpu', 'cuda', 'cuda:1', 'mps')."""
+
+    def __post_init__(self) -> None:
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.batch_size < 0:
+            raise ValueError(f"batch size must be >= 0 (0 = full batch), got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf or exploded; the trainer has already restored its last good state."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """CUDA > MPS > CPU for 'auto'; a clear error when a named device is not available."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but this PyTorch build sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' requested but MPS is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {name!r}: {exc}") from None
+
+
+def configure_cpu_threads(leave_one_for_gui: bool) -> int:
+    """Use every core for headless work, or all but one so that a GUI stays responsive."""
+    cores = os.cpu_count() or 1
+    threads = max(1, cores - 1) if leave_one_for_gui else cores
+    torch.set_num_threads(threads)
+    return threads
+
+
+class Trainer:
+    """Owns a field, its optimiser and its metric history for one signal."""
+
+    good_state_every = 1  # flushes between good-state copies; the copy is cheap for these model sizes
+
+    def __init__(self, signal: Signal, field_config: FieldConfig, train_config: TrainConfig):
+        if field_config.in_features != signal.in_features or field_config.out_features != signal.channels:
+            field_config = FieldConfig(**{**field_config.to_dict(), "in_features": signal.in_features,
+                                          "out_features": signal.channels})
+        self.signal = signal
+        self.field_config = field_config
+        self.train_config = train_config
+        self.device = select_device(train_config.device)
+        self.model = build_field(field_config).to(self.device)
+        self.params = count_parameters(self.model)
+        self.coords = signal.coords.to(self.device)
+        self.targets = signal.values.to(self.device)
+        n = self.coords.shape[0]
+        self.batch_size = n if train_config.batch_size in (0, None) or train_config.batch_size >= n else train_config.batch_size
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
+        self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
+        self.step_count = 0
+        self.loss_steps: list[int] = []
+        self.loss_values: list[float] = []
+        self.psnr_steps: list[int] = []
+        self.psnr_values: list[float] = []
+        self._pending_losses: list[torch.Tensor] = []
+        self._full_batch_prediction: tuple[int, torch.Tensor] | None = None
+        self._reference_loss: float | None = None
+        self._good_state = self._capture_state()
+
+    @property
+    def full_batch(self) -> bool:
+        return self.batch_size == self.coords.shape[0]
+
+    def set_lr(self, lr: float) -> None:
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"learning rate must be a positive number, got {lr}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self) -> None:
+        """One Adam update on the full signal or a fresh random minibatch."""
+        if self.full_batch:
+            coords, targets = self.coords, self.targets
+        else:
+            index = torch.randint(0, self.coords.shape[0], (self.batch_size,), device=self.device, generator=self.generator)
+            coords, targets = self.coords[index], self.targets[index]
+        prediction = self.model(coords)
+        loss = torch.mean((prediction - targets) ** 2)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.full_batch:
+            self._full_batch_prediction = (self.step_count, prediction.detach())
+        self._pending_losses.append(loss.detach())
+        self.step_count += 1
+
+    def flush(self) -> None:
+        """Move pending losses to the history; on a NaN or exploding loss restore the last good state.
+
+        Raises TrainingDiverged (after restoring) so the caller can pause and tell the user.
+        """
+        if not self._pending_losses:
+            return
+        losses = torch.stack(self._pending_losses).float().cpu().tolist()
+        first_step = self.step_count - len(losses)
+        self._pending_losses.clear()
+        if self._reference_loss is None and math.isfinite(losses[0]):
+            self._reference_loss = max(losses[0], 1e-3)
+        for offset, value in enumerate(losses):
+            if not math.isfinite(value) or (self._reference_loss is not None and value > 1e4 * self._reference_loss):
+                bad_step = first_step + offset
+                restored = self._restore_good_state()
+                what = "NaN/inf" if not math.isfinite(value) else f"exploding ({value:.3g})"
+                raise TrainingDiverged(
+                    f"loss became {what} at step {bad_step}: paused and restored the weights of step {restored}; "
+                    f"try a lower learning rate")
+        self.loss_steps.extend(range(first_step, self.step_count))
+        self.loss_values.extend(losses)
+        self._good_state = self._capture_state()
+
+    @torch.no_grad()
+    def predict(self, coords: torch.Tensor | None = None, chunk: int = 1 << 16) -> torch.Tensor:
+        """Field values at ``coords`` (default: every sample of the signal), evaluated in chunks."""
+        coords = self.coords if coords is None else coords.to(self.device)
+        outputs = [self.model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]
+        return torch.cat(outputs) if outputs else torch.empty(0, self.field_config.out_features, device=self.device)
+
+    def evaluate(self) -> tuple[int, torch.Tensor, float]:
+        """(weights step, prediction on every sample, PSNR in dB); records PSNR in the history.
+
+        In full-batch mode the forward pass of the last step is reused: it shows the weights one
+        update back, which is why the step is returned alongside.
+        """
+        cached = self._full_batch_prediction
+        if cached is not None and cached[0] == self.step_count - 1:
+            step, prediction = cached
+        else:
+            step, prediction = self.step_count, self.predict()
+        unit_prediction = ((prediction.float() + 1.0) * 0.5).clamp(0.0, 1.0)
+        unit_target = (self.targets.float() + 1.0) * 0.5
+        value = psnr_from_mse(torch.mean((unit_prediction - unit_target) ** 2).item())
+        if not self.psnr_steps or self.psnr_steps[-1] < step:
+            self.psnr_steps.append(step)
+            self.psnr_values.append(value)
+        return step, prediction, value
+
+    def _capture_state(self) -> dict:
+        return {
+            "step": self.step_count,
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+        }
+
+    def _restore_good_state(self) -> int:
+        state = self._good_state
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step_count = state["step"]
+        self._full_batch_prediction = None
+        while self.psnr_steps and self.psnr_steps[-1] > self.step_count:
+            self.psnr_steps.pop()
+            self.psnr_values.pop()
+        return self.step_count
