@@ -47,7 +47,8 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldlab", description="FieldLab: watch neural fields learn. Without a command, opens the app.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+    parser.add_argument("-h", "--help", action=_HelpAll, help="show this help, with every command's options, and exit")
     parser.add_argument("--version", action="version", version=f"fieldlab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -73,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="PNG file to write")
     render.add_argument("--size", type=int, default=None, help="longer side in px (default: the trained size)")
     return parser
+
+
+class _HelpAll(argparse.Action):
+    """Top-level --help documents every command's options, not just their names."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parts = [parser.format_help()]
+        for action in parser._subparsers._group_actions if parser._subparsers else []:
+            for name, sub in action.choices.items():
+                usage = sub.format_help().split("\nsignals:")[0].split("\nexamples:")[0].rstrip()
+                parts.append(f"\n=== fieldlab {name} ===\n{usage}\n")
+        print("".join(parts))
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

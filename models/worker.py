@@ -166,9 +166,10 @@ class TrainingWorker:
             if command is not None:
                 if command.name == "stop":
                     return
-                pending_steps = self._apply(command, pending_steps)
+                pending_steps, message = self._apply(command, pending_steps)
                 if command.name in ("reset", "pause", "publish", "set_lr"):
-                    self._publish(rate)
+                    if command.name != "reset":
+                        self._publish(rate, message=message)
                     last_publish = time.perf_counter()
                 if command.name == "reset":
                     window_start, window_steps, rate, pending_steps = time.perf_counter(), 0, 0.0, 0
@@ -194,17 +195,17 @@ class TrainingWorker:
                 if now > window_start:
                     rate = window_steps / (now - window_start)
                 window_start, window_steps = now, 0
-                message, diverged_error = self._flush_all()
-                error = error or diverged_error
+                message = self._flush_all()
                 self._publish(rate, message=message, error=error)
                 last_publish = time.perf_counter()
 
-    def _apply(self, command: _Command, pending_steps: int) -> int:
+    def _apply(self, command: _Command, pending_steps: int) -> tuple[int, str]:
+        message = ""
         if command.name == "play":
-            self._running = True
+            self._running = bool(self._trainers)
         elif command.name == "pause":
             self._running = False
-            self._flush_all()
+            message = self._flush_all()
         elif command.name == "step":
             self._running = False
             pending_steps += command.args[0]
@@ -213,7 +214,7 @@ class TrainingWorker:
         elif command.name == "set_lr":
             for _, trainer in self._trainers:
                 trainer.set_lr(command.args[0])
-        return pending_steps
+        return pending_steps, message
 
     def _build(self, message: str) -> None:
         self._generation += 1
@@ -226,7 +227,7 @@ class TrainingWorker:
             self.failed.set()
             self._publish(0.0, error=f"could not build the model: {_describe(exc)}")
 
-    def _flush_all(self) -> tuple[str, str]:
+    def _flush_all(self) -> str:
         messages = []
         for label, trainer in self._trainers:
             try:
@@ -234,7 +235,7 @@ class TrainingWorker:
             except TrainingDiverged as exc:
                 self._running = False
                 messages.append(f"{label}: {exc}" if len(self._trainers) > 1 else str(exc))
-        return "; ".join(messages), ""
+        return "; ".join(messages)
 
     def _publish(self, rate: float, message: str = "", error: str = "") -> None:
         started = time.perf_counter()
