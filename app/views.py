@@ -79,8 +79,8 @@ class ComparisonView(QtWidgets.QWidget):
         super().__init__(parent)
         self.grid = QtWidgets.QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
-        self.target = ImagePanel("Target")
-        self.target_spectrum = ImagePanel("Target spectrum", colormap="viridis")
+        self.target = ImagePanel("Target<br>&nbsp;")
+        self.target_spectrum = ImagePanel("Target<br>log spectrum", colormap="viridis")
         self.grid.addWidget(self.target, 0, 0)
         self.grid.addWidget(self.target_spectrum, 1, 0)
         self.panels: list[tuple[ImagePanel, ImagePanel]] = []
@@ -105,9 +105,9 @@ class ComparisonView(QtWidgets.QWidget):
             self.target.show_array(snapshot.target, (0.0, 1.0))
             self.target_spectrum.show_array(snapshot.target_spectrum, (0.0, top))
         for run, (image, spectrum) in zip(snapshot.runs, self.panels):
-            image.set_title(f"{run.label} · {run.psnr:.2f} dB")
+            image.set_title(f"{run.label}<br>{run.psnr:.2f} dB · step {run.step}")
             image.show_array(run.reconstruction, (0.0, 1.0))
-            spectrum.set_title(f"{run.label}: spectrum")
+            spectrum.set_title(f"{run.label}<br>log spectrum")
             spectrum.show_array(run.spectrum, (0.0, top))
 
 
@@ -169,7 +169,7 @@ class MetricsPlots(QtWidgets.QWidget):
             plot.setLabel("bottom", "step")
             plot.showGrid(x=True, y=True, alpha=0.2)
             layout.addWidget(plot)
-        self.psnr_plot.addLegend(offset=(-10, 10))
+        self.psnr_plot.addLegend(offset=(-10, -10))
         self._curves: list[tuple] = []
         self._key = None
 

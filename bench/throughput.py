@@ -1,0 +1,124 @@
+"""Steps per second of the bare loop, of ``Trainer.step()`` alone and of the real worker, interleaved.
+
+Each round measures the three one after the other (in a rotating order, so a drifting background load
+does not always hit the same one); the per-round ratios against the bare loop are what is reported.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, replace
+
+import torch
+
+from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene
+from models.signals import load_signal
+from models.training import Trainer
+
+from .flops import step_flops
+from .loops import BareLoop, WorkerProbe, max_weight_difference, run_for, synchronize
+
+MODES = ("bare", "trainer_step", "worker")
+MODE_LABELS = {"bare": "bare PyTorch loop", "trainer_step": "Trainer.step() only",
+               "worker": "TrainingWorker (app)"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    signal: str
+    size: int
+    scene: Scene
+    seconds: float
+    """Minimum measured time per mode and round (the worker rounds up to whole publish cycles)."""
+
+
+def cases(quick: bool) -> list[Case]:
+    scale = 0.35 if quick else 1.0
+    full_batch = Scene(field=DEFAULT_FIELD, train=replace(DEFAULT_TRAIN, batch_size=0))
+    result = [
+        Case("default", f"camera {DEFAULT_SIZE} px, SIREN {DEFAULT_FIELD.width}x{DEFAULT_FIELD.depth}, "
+                        f"batch {DEFAULT_TRAIN.batch_size}", "camera", DEFAULT_SIZE,
+             Scene(field=DEFAULT_FIELD, train=DEFAULT_TRAIN), 4.0 * scale),
+        Case("full-batch", f"camera {DEFAULT_SIZE} px, SIREN {DEFAULT_FIELD.width}x{DEFAULT_FIELD.depth}, "
+                           f"full batch ({DEFAULT_SIZE * DEFAULT_SIZE})", "camera", DEFAULT_SIZE, full_batch,
+             4.0 * scale),
+    ]
+    if not quick:
+        result.append(Case("small", f"camera 64 px, SIREN {DEFAULT_FIELD.width}x{DEFAULT_FIELD.depth}, "
+                                    "full batch (4096): per-step overhead", "camera", 64, full_batch, 2.0))
+    return result
+
+
+def measure_case(case: Case, rounds: int, min_cycles: int, peak_flops: float) -> dict:
+    """Throughput of the three modes on one case; rates in steps/s, ratios against the bare loop."""
+    signal = load_signal(case.signal, case.size)
+    bare = BareLoop(signal, case.scene)
+    trainer = Trainer(signal, case.scene.field, case.scene.train)
+    device = trainer.device
+    identical = _same_trajectory(signal, case.scene)
+    warmup_seconds = max(0.5, case.seconds / 4)
+    run_for(bare.step, warmup_seconds, device)
+    run_for(trainer.step, warmup_seconds, device)
+    trainer.flush()
+
+    probe = WorkerProbe(signal, case.scene, running=False)
+    per_round: list[dict] = []
+    try:
+        probe.wait_built()
+        for index in range(rounds):
+            order = MODES[index % 3:] + MODES[:index % 3]
+            measured = {}
+            for mode in order:
+                if mode == "bare":
+                    steps, elapsed = run_for(bare.step, case.seconds, device)
+                    measured[mode] = {"steps": steps, "seconds": elapsed}
+                elif mode == "trainer_step":
+                    steps, elapsed = run_for(trainer.step, case.seconds, device)
+                    trainer.flush()
+                    measured[mode] = {"steps": steps, "seconds": elapsed}
+                else:
+                    steps, elapsed, cycles = probe.measure(case.seconds, warmup_steps=2, min_cycles=min_cycles,
+                                                            timeout=120.0)
+                    measured[mode] = {"steps": steps, "seconds": elapsed, "publish_cycles": cycles}
+                measured[mode]["steps_per_s"] = measured[mode]["steps"] / measured[mode]["seconds"]
+            per_round.append({"order": list(order), **measured})
+    finally:
+        probe.stop()
+
+    rates = {mode: statistics.median(r[mode]["steps_per_s"] for r in per_round) for mode in MODES}
+    ratios = {mode: statistics.median(r[mode]["steps_per_s"] / r["bare"]["steps_per_s"] for r in per_round)
+              for mode in MODES if mode != "bare"}
+    flops_per_step = step_flops(trainer.model, trainer.batch_size)
+    return {
+        "name": case.name,
+        "description": case.description,
+        "samples": signal.coords.shape[0],
+        "batch_size": trainer.batch_size,
+        "params": trainer.params,
+        "device": str(device),
+        "bare_matches_trainer_max_weight_diff": identical,
+        "steps_per_s": rates,
+        "ratio_to_bare": ratios,
+        "flops_per_step": flops_per_step,
+        "achieved_flops": {mode: rate * flops_per_step for mode, rate in rates.items()},
+        "fraction_of_peak": {mode: rate * flops_per_step / peak_flops for mode, rate in rates.items()},
+        "rounds": per_round,
+    }
+
+
+def _same_trajectory(signal, scene: Scene, steps: int = 2) -> float:
+    """Max weight difference between a fresh Trainer and a fresh BareLoop after ``steps`` updates each.
+
+    Zero (or float rounding) shows that both sides train the same model on the same batches.
+    """
+    bare = BareLoop(signal, scene)
+    trainer = Trainer(signal, scene.field, scene.train)
+    if max_weight_difference(bare.model, trainer.model) != 0.0:
+        raise RuntimeError("the bare loop's model does not start from the trainer's weights")
+    for _ in range(steps):
+        bare.step()
+        trainer.step()
+    synchronize(trainer.device)
+    with torch.no_grad():
+        return max_weight_difference(bare.model, trainer.model)

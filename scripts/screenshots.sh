@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerate the README's screenshots from the app itself (on a virtual screen): the default scene after
+# about a minute of training, and the spectral-bias comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
+"${XVFB[@]}" .venv/bin/fieldlab --screenshot assets/screenshot-image-lab.png --screenshot-after "${SECONDS_IMAGE:-60}"
+"${XVFB[@]}" .venv/bin/fieldlab --preset spectral-bias --signal astronaut --size 128 \
+  --screenshot assets/screenshot-spectral-bias.png --screenshot-after "${SECONDS_COMPARISON:-60}"
+"${XVFB[@]}" .venv/bin/fieldlab --signal sinusoids --screenshot assets/screenshot-sinusoids.png --screenshot-after 10

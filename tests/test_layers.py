@@ -1,0 +1,124 @@
+"""SIREN initialisation and activation statistics (METHODS.md), and the Fourier-feature encoding."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from models.fields import FieldConfig, build_field
+from models.layers import FourierFeatures, SineLayer, init_siren_linear_, siren_weight_bound
+
+
+def _uniform_checks(values: torch.Tensor, bound: float, rel_var_tol: float) -> None:
+    values = values.detach().double().flatten()
+    assert values.abs().max().item() <= bound * (1 + 1e-6)
+    # a U(-b, b) sample fills its range and has variance b^2 / 3
+    assert values.abs().max().item() > 0.95 * bound
+    assert values.var().item() == pytest.approx(bound ** 2 / 3, rel=rel_var_tol)
+    assert abs(values.mean().item()) < 0.05 * bound
+
+
+def test_weight_bound_formula():
+    assert siren_weight_bound(2, 30.0, is_first=True) == pytest.approx(0.5)
+    assert siren_weight_bound(256, 30.0, is_first=False) == pytest.approx(math.sqrt(6 / 256) / 30)
+    assert siren_weight_bound(256, 10.0, is_first=False) == pytest.approx(math.sqrt(6 / 256) / 10)
+
+
+def test_first_layer_init_uniform_one_over_fan_in():
+    torch.manual_seed(0)
+    layer = SineLayer(4, 16384, w0=30.0, is_first=True)  # 65536 weights
+    _uniform_checks(layer.linear.weight, 1.0 / 4, rel_var_tol=0.03)
+
+
+def test_hidden_layer_init_scaled_by_w0():
+    torch.manual_seed(1)
+    for w0 in (30.0, 7.5):
+        layer = SineLayer(256, 256, w0=w0)
+        _uniform_checks(layer.linear.weight, math.sqrt(6 / 256) / w0, rel_var_tol=0.03)
+
+
+def test_biases_keep_default_linear_init():
+    torch.manual_seed(5)
+    reference = nn.Linear(64, 4096)
+    torch.manual_seed(5)
+    layer = SineLayer(64, 4096, is_first=False)
+    # nn.Linear draws the weight, then the bias; SIREN init only redraws the weight afterwards
+    assert torch.equal(layer.linear.bias, reference.bias)
+    _uniform_checks(layer.linear.bias, 1 / math.sqrt(64), rel_var_tol=0.08)
+    torch.manual_seed(5)
+    first = SineLayer(64, 4096, is_first=True)
+    assert torch.equal(first.linear.bias, reference.bias)
+
+
+def test_init_siren_linear_in_place_and_output_layer_of_field():
+    linear = nn.Linear(128, 8)
+    bias = linear.bias.detach().clone()
+    init_siren_linear_(linear, 30.0, is_first=False)
+    assert linear.weight.abs().max().item() <= math.sqrt(6 / 128) / 30
+    assert torch.equal(linear.bias, bias)
+    model = build_field(FieldConfig(kind="siren", width=128, depth=2, w0=30.0))
+    assert model.output.weight.abs().max().item() <= math.sqrt(6 / 128) / 30 * (1 + 1e-6)
+    assert model.hidden[0].is_first and not model.hidden[1].is_first
+    assert model.hidden[0].linear.weight.abs().max().item() <= 1 / 2
+
+
+def test_sine_layer_forward_is_sin_w0_linear():
+    torch.manual_seed(2)
+    layer = SineLayer(3, 5, w0=12.0)
+    x = torch.randn(7, 3)
+    assert torch.allclose(layer(x), torch.sin(12.0 * layer.linear(x)), atol=1e-6)
+
+
+def test_activation_statistics_do_not_collapse_through_depth():
+    model = build_field(FieldConfig(kind="siren", width=512, depth=6, seed=3))
+    x = torch.rand(4096, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    stds = []
+    h = x
+    with torch.no_grad():
+        for i, layer in enumerate(model.hidden):
+            pre = layer.w0 * layer.linear(h)
+            h = layer(h)
+            if i > 0:
+                # hidden pre-activations stay O(1) (SIREN's point); no growth or decay with depth
+                assert 0.8 < pre.std().item() < 2.0, (i, pre.std().item())
+            stds.append(h.std().item())
+            assert abs(h.mean().item()) < 0.1
+    for i, s in enumerate(stds):
+        assert s == pytest.approx(1 / math.sqrt(2), abs=0.06), (i, stds)
+    assert abs(stds[-1] - stds[1]) < 0.05
+
+
+def test_fourier_features_b_statistics_and_buffer():
+    enc = FourierFeatures(2, 8192, sigma=10.0, generator=torch.Generator().manual_seed(0))
+    assert enc.B.shape == (8192, 2)
+    assert enc.B.std().item() == pytest.approx(10.0, rel=0.03)
+    assert abs(enc.B.mean().item()) < 0.3
+    assert "B" in dict(enc.named_buffers())
+    assert list(enc.parameters()) == []
+    assert "B" in enc.state_dict()
+    assert not enc.B.requires_grad
+
+
+def test_fourier_features_output_shape_and_unit_circle():
+    m = 16
+    enc = FourierFeatures(2, m, sigma=3.0, generator=torch.Generator().manual_seed(1))
+    assert enc.out_features == 2 * m
+    x = torch.rand(50, 2) * 2 - 1
+    out = enc(x)
+    assert out.shape == (50, 2 * m)
+    # each frequency contributes a (cos, sin) pair on the unit circle
+    assert torch.allclose(out[:, :m] ** 2 + out[:, m:] ** 2, torch.ones(50, m), atol=1e-5)
+    # [-1, 1] is mapped to [0, 1]: the corner -1 has phase 0
+    corner = enc(-torch.ones(1, 2))
+    assert torch.allclose(corner[:, :m], torch.ones(1, m), atol=1e-6)
+    assert torch.allclose(corner[:, m:], torch.zeros(1, m), atol=1e-6)
+
+
+def test_fourier_features_generator_is_deterministic():
+    a = FourierFeatures(2, 8, 5.0, generator=torch.Generator().manual_seed(4))
+    b = FourierFeatures(2, 8, 5.0, generator=torch.Generator().manual_seed(4))
+    c = FourierFeatures(2, 8, 5.0, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.B, b.B)
+    assert not torch.equal(a.B, c.B)
