@@ -170,8 +170,8 @@ class Trainer:
         In full-batch mode the forward pass of the last step is reused: it shows the weights one
         update back, which is why the step is returned alongside.
         """
-        cached = self._full_batch_prediction
-        if cached is not None and cached[0] == self.step_count - 1:
+        cached = self.fresh_full_batch_prediction()
+        if cached is not None:
             step, prediction = cached
         else:
             step, prediction = self.step_count, self.predict()
@@ -182,6 +182,11 @@ class Trainer:
             self.psnr_steps.append(step)
             self.psnr_values.append(value)
         return step, prediction, value
+
+    def fresh_full_batch_prediction(self) -> tuple[int, torch.Tensor] | None:
+        """(weights step, prediction on every sample) from the last full-batch step, if nothing changed since."""
+        cached = self._full_batch_prediction
+        return cached if cached is not None and cached[0] == self.step_count - 1 else None
 
     def _capture_state(self) -> dict:
         return {

@@ -1,96 +1,36 @@
 """The training worker: one thread per session owns the trainers; everyone else talks to it by message.
 
-Commands go in through a queue and are applied between steps; the worker publishes immutable
-``Snapshot`` objects (arrays already at display resolution) into a latest-wins ``LatestSlot``. A GUI polls
-the slot on a timer; tests and scripts can do the same. Nothing here knows about Qt.
+Commands go in through a queue and are applied between steps. Between steps the worker also hands cheap
+copies of its state to a ``SnapshotRenderer`` (models/snapshots.py), which publishes display-ready,
+immutable snapshots into ``worker.latest``: a GUI polls that slot on a timer, tests and scripts can too.
+Nothing here knows about Qt.
 """
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .metrics import log_spectrum
 from .signals import Signal
+from .snapshots import LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer
 from .training import Trainer, TrainingDiverged
 
+__all__ = ["TrainingWorker", "LatestSlot", "Snapshot", "RunSnapshot", "RunFactory"]
 
-@dataclass(frozen=True)
-class RunSnapshot:
-    """What one trained field looks like at one moment (all arrays read-only, display-ready)."""
-
-    label: str
-    params: int
-    step: int
-    """Update count of the weights that produced ``reconstruction``."""
-    reconstruction: np.ndarray
-    """[0, 1]; HxW, HxWx3 or N (curves)."""
-    error: np.ndarray
-    """|reconstruction - target|, channels averaged: HxW or N."""
-    spectrum: np.ndarray
-    """log(1 + |FFT|) of the reconstruction (see metrics.log_spectrum)."""
-    psnr: float
-    loss: float
-    psnr_history: np.ndarray
-    """(K, 2): step, PSNR."""
-    loss_history: np.ndarray
-    """(K, 2): step, training loss."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    generation: int
-    """Bumped by every reset, so views can drop curves of the previous run."""
-    step: int
-    running: bool
-    steps_per_second: float
-    device: str
-    signal: Signal
-    target: np.ndarray
-    target_spectrum: np.ndarray
-    runs: tuple[RunSnapshot, ...]
-    message: str = ""
-    """Something that happened and that the user should read (divergence recovered, ...)."""
-    error: str = ""
-    """An exception inside the worker, one paragraph; training is paused."""
-
-
-class LatestSlot:
-    """A one-item mailbox: ``put`` replaces, ``take`` empties. Readers never see a half-written value."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._value = None
-
-    def put(self, value) -> None:
-        with self._lock:
-            self._value = value
-
-    def take(self):
-        with self._lock:
-            value, self._value = self._value, None
-            return value
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
-    array.setflags(write=False)
-    return array
+RunFactory = Callable[[], Sequence[tuple[str, Trainer]]]
+"""Builds the session's labelled trainers; called in the worker thread, again on every reset."""
 
 
 @dataclass
 class _Command:
     name: str
     args: tuple = ()
-
-
-RunFactory = Callable[[], Sequence[tuple[str, Trainer]]]
-"""Builds the session's labelled trainers; called in the worker thread, again on every reset."""
 
 
 class TrainingWorker:
@@ -109,15 +49,14 @@ class TrainingWorker:
         self._running = start_running
         self._max_steps = max_steps
         self._min_interval = min_publish_interval
-        self._publish_cost = 0.0
         self._thread = threading.Thread(target=self._main, name="fieldlab-training", daemon=True)
+        self._renderer: SnapshotRenderer | None = None
         self._generation = 0
         self._trainers: list[tuple[str, Trainer]] = []
-        self._target = _readonly(signal.target_display())
-        self._target_spectrum = _readonly(log_spectrum(self._target))
-        self.failed = threading.Event()
+        self._evaluators: list = []
+        self._rate = 0.0
 
-    # -- the GUI side: every method below only enqueues ------------------------------------------------
+    # -- the caller's side: every method below only enqueues -------------------------------------------
     def start(self) -> "TrainingWorker":
         self._thread.start()
         return self
@@ -137,9 +76,6 @@ class TrainingWorker:
     def set_lr(self, lr: float) -> None:
         self._commands.put(_Command("set_lr", (float(lr),)))
 
-    def publish_now(self) -> None:
-        self._commands.put(_Command("publish"))
-
     def stop(self, timeout: float = 10.0) -> bool:
         """Ask the thread to finish its current step and exit; True if it did within ``timeout``."""
         self._commands.put(_Command("stop"))
@@ -153,10 +89,17 @@ class TrainingWorker:
 
     # -- the worker thread ----------------------------------------------------------------------------
     def _main(self) -> None:
+        self._renderer = SnapshotRenderer(self.signal, self.latest)
+        try:
+            self._loop()
+        finally:
+            self._renderer.stop()
+
+    def _loop(self) -> None:
         self._build(message="")
         pending_steps = 0
-        last_publish = time.perf_counter()
-        window_start, window_steps, rate = time.perf_counter(), 0, 0.0
+        last_publish = window_start = time.perf_counter()
+        window_steps = 0
         while True:
             idle = not self._trainers or not (self._running or pending_steps)
             try:
@@ -166,104 +109,93 @@ class TrainingWorker:
             if command is not None:
                 if command.name == "stop":
                     return
-                pending_steps, message = self._apply(command, pending_steps)
-                if command.name in ("reset", "pause", "publish", "set_lr"):
-                    if command.name != "reset":
-                        self._publish(rate, message=message)
-                    last_publish = time.perf_counter()
-                if command.name == "reset":
-                    window_start, window_steps, rate, pending_steps = time.perf_counter(), 0, 0.0, 0
+                pending_steps = self._apply(command, pending_steps)
+                window_start, window_steps = time.perf_counter(), 0
                 continue
             if idle:
                 continue
-            message, error = "", ""
+            error = ""
             try:
                 for _, trainer in self._trainers:
                     trainer.step()
                 window_steps += 1
-                if pending_steps:
-                    pending_steps -= 1
+                pending_steps = max(0, pending_steps - 1)
                 if self._max_steps is not None and self._trainers[0][1].step_count >= self._max_steps:
                     self._running, pending_steps = False, 0
             except Exception as exc:  # anything in a step must not kill the session
                 self._running, pending_steps = False, 0
                 error = _describe(exc)
             now = time.perf_counter()
-            interval = max(self._min_interval, 8.0 * self._publish_cost)
-            finished_burst = not self._running and not pending_steps
-            if now - last_publish >= interval or finished_burst or error:
-                if now > window_start:
-                    rate = window_steps / (now - window_start)
+            interval = max(self._min_interval, 2.0 * self._renderer.cost)
+            if now - last_publish >= interval or (not self._running and not pending_steps) or error:
+                self._rate = window_steps / (now - window_start) if now > window_start else 0.0
                 window_start, window_steps = now, 0
-                message = self._flush_all()
-                self._publish(rate, message=message, error=error)
-                last_publish = time.perf_counter()
+                self._publish(error=error)
+                last_publish = now
 
-    def _apply(self, command: _Command, pending_steps: int) -> tuple[int, str]:
-        message = ""
+    def _apply(self, command: _Command, pending_steps: int) -> int:
         if command.name == "play":
             self._running = bool(self._trainers)
         elif command.name == "pause":
             self._running = False
-            message = self._flush_all()
+            self._publish()
         elif command.name == "step":
             self._running = False
             pending_steps += command.args[0]
         elif command.name == "reset":
             self._build(message="reset: same seeds, same run")
+            pending_steps = 0
         elif command.name == "set_lr":
             for _, trainer in self._trainers:
                 trainer.set_lr(command.args[0])
-        return pending_steps, message
+            self._publish(message=f"learning rate set to {command.args[0]:g}")
+        return pending_steps
 
     def _build(self, message: str) -> None:
         self._generation += 1
+        self._rate = 0.0
         try:
             self._trainers = list(self._factory())
-            self._publish(0.0, message=message)
+            self._evaluators = [copy.deepcopy(trainer.model).eval() for _, trainer in self._trainers]
+            self._publish(message=message)
         except Exception as exc:
-            self._trainers = []
+            self._trainers, self._evaluators = [], []
             self._running = False
-            self.failed.set()
-            self._publish(0.0, error=f"could not build the model: {_describe(exc)}")
+            self._publish(error=f"could not build the model: {_describe(exc)}")
 
-    def _flush_all(self) -> str:
-        messages = []
+    def _publish(self, message: str = "", error: str = "") -> None:
+        """Check the losses (restoring after a divergence), then hand copies to the renderer."""
+        diverged = []
         for label, trainer in self._trainers:
             try:
                 trainer.flush()
             except TrainingDiverged as exc:
                 self._running = False
-                messages.append(f"{label}: {exc}" if len(self._trainers) > 1 else str(exc))
-        return "; ".join(messages)
-
-    def _publish(self, rate: float, message: str = "", error: str = "") -> None:
-        started = time.perf_counter()
-        runs = []
-        for label, trainer in self._trainers:
-            try:
-                runs.append(self._run_snapshot(label, trainer))
-            except Exception as exc:
-                error = error or f"{label}: could not evaluate the field: {_describe(exc)}"
+                diverged.append(f"{label}: {exc}" if len(self._trainers) > 1 else str(exc))
+        message = "; ".join(m for m in (message, *diverged) if m)
+        runs = [self._run_state(label, trainer, evaluator)
+                for (label, trainer), evaluator in zip(self._trainers, self._evaluators)]
         device = str(self._trainers[0][1].device) if self._trainers else "-"
         step = self._trainers[0][1].step_count if self._trainers else 0
-        self.latest.put(Snapshot(self._generation, step, self._running, rate, device, self.signal, self._target,
-                                 self._target_spectrum, tuple(runs), message, error))
-        self._publish_cost = time.perf_counter() - started
+        self._renderer.submit(RenderRequest(self._generation, step, self._running, self._rate, device, runs,
+                                            message, error))
 
-    def _run_snapshot(self, label: str, trainer: Trainer) -> RunSnapshot:
-        step, prediction, psnr = trainer.evaluate()
-        reconstruction = self.signal.as_display(prediction)
-        error = np.abs(reconstruction - self._target)
-        if error.ndim == 3:
-            error = error.mean(axis=2)
+    @staticmethod
+    def _run_state(label: str, trainer: Trainer, evaluator) -> RunState:
+        cached = trainer.fresh_full_batch_prediction()
+        if cached is not None:
+            step, prediction, weights = cached[0], cached[1], None
+        else:
+            step, prediction = trainer.step_count, None
+            weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         loss = trainer.loss_values[-1] if trainer.loss_values else float("nan")
-        return RunSnapshot(
-            label, trainer.params, step, _readonly(reconstruction), _readonly(error),
-            _readonly(log_spectrum(reconstruction)), psnr, loss,
-            _readonly(np.column_stack([trainer.psnr_steps, trainer.psnr_values]).reshape(-1, 2)),
-            _readonly(np.column_stack([trainer.loss_steps, trainer.loss_values]).reshape(-1, 2)),
-        )
+        history = np.column_stack([np.asarray(trainer.loss_steps, dtype=np.float64),
+                                   np.asarray(trainer.loss_values, dtype=np.float64)])
+        return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history)
+
+    def wait_published(self, timeout: float = 10.0) -> bool:
+        """For tests and scripts: True once every requested snapshot has reached ``latest``."""
+        return self._renderer is not None and self._renderer.wait_idle(timeout)
 
 
 def _describe(exc: BaseException) -> str:

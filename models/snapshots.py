@@ -1,0 +1,202 @@
+"""Snapshots: what a view needs to draw one moment of a training session, made off the training thread.
+
+The worker hands over cheap copies taken between steps (a weights copy, or the full-signal prediction a
+full-batch step computed anyway); a ``SnapshotRenderer`` thread evaluates the field at display
+resolution, computes error, spectrum and PSNR, and publishes an immutable ``Snapshot`` into a
+latest-wins ``LatestSlot``. Training never waits for a snapshot to be drawn.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .metrics import log_spectrum, psnr
+from .signals import Signal
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What one trained field looks like at one moment (all arrays read-only, display-ready)."""
+
+    label: str
+    params: int
+    step: int
+    """Update count of the weights that produced ``reconstruction``."""
+    reconstruction: np.ndarray
+    """[0, 1]; HxW, HxWx3 or N (curves)."""
+    error: np.ndarray
+    """|reconstruction - target|, channels averaged: HxW or N."""
+    spectrum: np.ndarray
+    """log(1 + |FFT|) of the reconstruction (see metrics.log_spectrum)."""
+    psnr: float
+    loss: float
+    psnr_history: np.ndarray
+    """(K, 2): step, PSNR."""
+    loss_history: np.ndarray
+    """(K, 2): step, training loss."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generation: int
+    """Bumped by every reset or rebuild, so views can drop curves of the previous run."""
+    step: int
+    running: bool
+    steps_per_second: float
+    device: str
+    signal: Signal
+    target: np.ndarray
+    target_spectrum: np.ndarray
+    runs: tuple[RunSnapshot, ...]
+    message: str = ""
+    """Something that happened and that the user should read (divergence recovered, ...)."""
+    error: str = ""
+    """An exception inside the worker, one paragraph; training is paused."""
+
+
+class LatestSlot:
+    """A one-item mailbox: ``put`` replaces, ``take`` empties. Readers never see a half-written value."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._value = None
+
+    def put(self, value) -> None:
+        with self._lock:
+            self._value = value
+
+    def take(self):
+        with self._lock:
+            value, self._value = self._value, None
+            return value
+
+
+@dataclass
+class RunState:
+    """One run as the worker hands it over: copies only, nothing the trainer will touch again."""
+
+    label: str
+    params: int
+    step: int
+    evaluator: torch.nn.Module
+    """A private copy of the field's architecture, used only by the renderer."""
+    coords: torch.Tensor
+    weights: dict | None
+    """State-dict copy to evaluate, or None when ``prediction`` is given."""
+    prediction: torch.Tensor | None
+    loss: float
+    loss_history: np.ndarray
+
+
+@dataclass
+class RenderRequest:
+    generation: int
+    step: int
+    running: bool
+    steps_per_second: float
+    device: str
+    runs: list[RunState]
+    message: str = ""
+    error: str = ""
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+class SnapshotRenderer:
+    """A thread that turns RenderRequests into Snapshots; a newer request replaces a pending one."""
+
+    def __init__(self, signal: Signal, output: LatestSlot):
+        self.signal = signal
+        self.output = output
+        self.target = readonly(signal.target_display())
+        self.target_spectrum = readonly(log_spectrum(self.target))
+        self.cost = 0.0
+        """Seconds the last render took (the worker paces its requests by it)."""
+        self._condition = threading.Condition()
+        self._pending: RenderRequest | None = None
+        self._busy = False
+        self._stopped = False
+        self._psnr: dict[tuple[int, int], list[tuple[int, float]]] = {}
+        self._thread = threading.Thread(target=self._main, name="fieldlab-snapshots", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: RenderRequest) -> None:
+        with self._condition:
+            previous = self._pending
+            if previous is not None:  # a replaced request's news must not be lost
+                request.message = "; ".join(m for m in (previous.message, request.message) if m)
+                request.error = request.error or previous.error
+            self._pending = request
+            self._condition.notify()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once every submitted request has been published."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._pending is not None or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._condition.wait(remaining):
+                    return False
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        while True:
+            with self._condition:
+                while self._pending is None and not self._stopped:
+                    self._condition.wait()
+                if self._stopped:
+                    return
+                request, self._pending, self._busy = self._pending, None, True
+            started = time.perf_counter()
+            try:
+                snapshot = self._render(request)
+            except Exception as exc:  # a failed render must not take the session down
+                snapshot = self._render(RenderRequest(request.generation, request.step, False, 0.0, request.device, [],
+                                                      request.message, f"could not draw the field: {type(exc).__name__}: {exc}"))
+            self.output.put(snapshot)
+            self.cost = time.perf_counter() - started
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+    @torch.no_grad()
+    def _render(self, request: RenderRequest) -> Snapshot:
+        for key in [k for k in self._psnr if k[0] != request.generation]:
+            del self._psnr[key]
+        runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
+        return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
+                        self.signal, self.target, self.target_spectrum, runs, request.message, request.error)
+
+    def _render_run(self, generation: int, index: int, run: RunState) -> RunSnapshot:
+        prediction = run.prediction
+        if prediction is None:
+            run.evaluator.load_state_dict(run.weights)
+            chunk = 1 << 16
+            prediction = torch.cat([run.evaluator(run.coords[i:i + chunk]) for i in range(0, run.coords.shape[0], chunk)])
+        reconstruction = self.signal.as_display(prediction)
+        error = np.abs(reconstruction - self.target)
+        if error.ndim == 3:
+            error = error.mean(axis=2)
+        value = psnr(reconstruction, self.target)
+        history = self._psnr.setdefault((generation, index), [])
+        while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
+            history.pop()
+        history.append((run.step, value))
+        return RunSnapshot(run.label, run.params, run.step, readonly(reconstruction), readonly(error),
+                           readonly(log_spectrum(reconstruction)), value, run.loss,
+                           readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history))
