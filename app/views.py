@@ -133,12 +133,16 @@ class CurveLabView(QtWidgets.QWidget):
         self.target_spectrum = self.spectrum_plot.plot(pen=pg.mkPen("#999999", width=2, style=QtCore.Qt.DashLine))
         self.curves: list[tuple] = []
         self._labels: tuple = ()
+        self._target_id = None
 
     def render(self, snapshot: Snapshot) -> None:
         x = np.linspace(0.0, 1.0, snapshot.target.size)
         frequencies = np.arange(snapshot.target_spectrum.size)
-        self.target_curve.setData(x, snapshot.target)
-        self.target_spectrum.setData(frequencies, snapshot.target_spectrum)
+        if self._target_id != id(snapshot.target):
+            self._target_id = id(snapshot.target)
+            self.target_curve.setData(x, snapshot.target)
+            self.target_spectrum.setData(frequencies, snapshot.target_spectrum)
+            self.spectrum_plot.setXRange(0, _spectrum_extent(snapshot.target_spectrum), padding=0.02)
         labels = tuple(run.label for run in snapshot.runs)
         if labels != self._labels:
             for items in self.curves:
@@ -193,6 +197,13 @@ class MetricsPlots(QtWidgets.QWidget):
                 loss_curve.setData(loss[:, 0], np.log10(loss[:, 1]))
             else:
                 loss_curve.setData([], [])
+
+
+def _spectrum_extent(spectrum: np.ndarray) -> float:
+    """Show three times the band where the target has energy (at least 32 bins): the rest is noise floor."""
+    significant = np.nonzero(spectrum > 0.05 * spectrum.max())[0]
+    top = significant[-1] if significant.size else spectrum.size
+    return float(min(spectrum.size - 1, max(32, 3 * top)))
 
 
 def _decimate(points: np.ndarray, limit: int) -> np.ndarray:

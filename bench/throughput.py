@@ -14,7 +14,7 @@ from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene
 from models.signals import load_signal
 from models.training import Trainer
 
-from .flops import step_flops
+from .flops import hidden_layer_rate, step_flops
 from .loops import BareLoop, WorkerProbe, max_weight_difference, run_for, synchronize
 
 MODES = ("bare", "trainer_step", "worker")
@@ -101,6 +101,7 @@ def measure_case(case: Case, rounds: int, min_cycles: int, peak_flops: float) ->
         "steps_per_s": rates,
         "ratio_to_bare": ratios,
         "flops_per_step": flops_per_step,
+        "hidden_layer_matmul_flops": hidden_layer_rate(trainer.model, trainer.batch_size, device, seconds=0.3),
         "achieved_flops": {mode: rate * flops_per_step for mode, rate in rates.items()},
         "fraction_of_peak": {mode: rate * flops_per_step / peak_flops for mode, rate in rates.items()},
         "rounds": per_round,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.fields import FieldConfig, build_field
+from models.fields import FieldConfig, build_field, count_parameters
 from models.layers import FourierFeatures, SineLayer, init_siren_linear_, siren_weight_bound
 
 
@@ -122,3 +122,72 @@ def test_fourier_features_generator_is_deterministic():
     c = FourierFeatures(2, 8, 5.0, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.B, b.B)
     assert not torch.equal(a.B, c.B)
+
+
+# -- fields (models/fields.py) --------------------------------------------------------------------------
+
+
+def _state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", ["siren", "relu", "fourier"])
+def test_same_config_and_seed_give_identical_weights(kind):
+    config = FieldConfig(kind=kind, width=16, depth=2, fourier_frequencies=8, seed=7)
+    a, b = _state(build_field(config)), _state(build_field(config))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = _state(build_field(FieldConfig(kind=kind, width=16, depth=2, fourier_frequencies=8, seed=8)))
+    assert all(not torch.equal(a[k], other[k]) for k in a if k.endswith("weight") or k.endswith("B"))
+
+
+def test_building_a_field_leaves_global_rng_untouched():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    build_field(FieldConfig(kind="fourier", width=8, depth=1, fourier_frequencies=4))
+    build_field(FieldConfig(kind="siren", width=8, depth=1))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"kind": "tanh"}, {"width": 0}, {"depth": 0}, {"in_features": 0}, {"out_features": 0},
+    {"fourier_frequencies": 0}, {"w0": 0.0}, {"w0": -30.0}, {"fourier_sigma": 0.0}, {"fourier_sigma": -1.0},
+])
+def test_field_config_validation(kwargs):
+    with pytest.raises(ValueError):
+        FieldConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"w0": float("nan")}, {"w0": float("inf")}, {"fourier_sigma": float("nan")}])
+def test_field_config_rejects_non_finite_frequencies(kwargs):
+    # a NaN w0 passes "w0 <= 0" and builds a field whose every output is NaN
+    with pytest.raises(ValueError):
+        FieldConfig(**kwargs)
+
+
+def test_count_parameters_matches_hand_count():
+    siren = build_field(FieldConfig(kind="siren", in_features=2, out_features=1, width=8, depth=2))
+    assert count_parameters(siren) == (2 * 8 + 8) + (8 * 8 + 8) + (8 * 1 + 1)
+    relu = build_field(FieldConfig(kind="relu", in_features=2, out_features=3, width=5, depth=3))
+    assert count_parameters(relu) == (2 * 5 + 5) + 2 * (5 * 5 + 5) + (5 * 3 + 3)
+    fourier = build_field(FieldConfig(kind="fourier", in_features=2, out_features=1, width=8, depth=1,
+                                      fourier_frequencies=4))
+    # the 4x2 Fourier matrix is a buffer, not a parameter; the encoding has 2 * 4 features
+    assert count_parameters(fourier) == (8 * 8 + 8) + (8 * 1 + 1)
+    assert "encoding.B" in fourier.state_dict()
+
+
+@pytest.mark.parametrize("kind", ["siren", "relu", "fourier"])
+def test_field_shapes_and_layer_count(kind):
+    config = FieldConfig(kind=kind, in_features=2, out_features=3, width=8, depth=3, fourier_frequencies=4)
+    model = build_field(config)
+    assert model(torch.rand(10, 2) * 2 - 1).shape == (10, 3)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == config.depth + 1
+
+
+def test_field_config_dict_round_trip_and_unknown_keys():
+    config = FieldConfig(kind="fourier", width=12, depth=2, w0=20.0, fourier_sigma=4.0, seed=3)
+    assert FieldConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="bogus"):
+        FieldConfig.from_dict({**config.to_dict(), "bogus": 1})
