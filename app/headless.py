@@ -45,7 +45,7 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     """Evaluate the trained field once more and write everything ``fieldlab fit`` promises."""
     signal = trainer.signal
     trainer.flush()
-    step, prediction, value = trainer.evaluate()
+    step, prediction, value = trainer.evaluate(current=True)
     reconstruction = signal.as_display(prediction)
     target = signal.target_display()
     history_loss = dict(zip(trainer.loss_steps, trainer.loss_values))
@@ -77,3 +77,17 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     save_field(folder, trainer.model, trainer.field_config, signal_meta,
                extra={"train": trainer.train_config.to_dict(), "metrics": {"psnr": metrics["psnr"], "steps": step}})
     return metrics
+
+
+def save_runs(folder: str, trainers: list[tuple[str, Trainer]]) -> str:
+    """Save each trainer as ``fieldlab fit`` would; runs the caller's thread (the worker's, in the app)."""
+    written = []
+    for label, trainer in trainers:
+        target = folder if len(trainers) == 1 else os.path.join(folder, _slug(label))
+        metrics = save_fit_outputs(target, trainer, trainer.seconds)
+        written.append(f"{label}: {metrics['psnr']:.2f} dB -> {target}" if metrics["psnr"] is not None else target)
+    return "saved " + "; ".join(written)
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")

@@ -11,6 +11,7 @@ from models.signals import IMAGE_SUFFIXES, Signal, SignalError, load_signal
 from models.worker import Snapshot
 
 from .controls import ControlPanel
+from .headless import save_runs
 from .session import LiveSession
 from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
 
@@ -91,6 +92,10 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         open_action = file_menu.addAction("&Open image…", self.open_file_dialog)
         open_action.setShortcut(QtGui.QKeySequence.Open)
+        save_action = file_menu.addAction("&Save field…", self.save_fields)
+        save_action.setShortcut(QtGui.QKeySequence.Save)
+        save_action.setToolTip("Write weights (safetensors + JSON), metrics.json and reconstruction.png, "
+                               "readable by 'fieldlab render'")
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit", self.close)
         quit_action.setShortcut(QtGui.QKeySequence.Quit)
@@ -164,6 +169,15 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image", os.getcwd(), FILE_FILTER)
         if path:
             self._load_source(path)
+
+    def save_fields(self) -> None:
+        """Save every field of the session into a chosen folder (one sub-folder per run of a comparison)."""
+        worker = self.session.worker
+        if worker is None:
+            return
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Save field into folder", os.getcwd())
+        if folder:
+            worker.call(lambda trainers: save_runs(folder, trainers))
 
     def _source_picked(self, name: str) -> None:
         self._load_source(name or (self.session.signal.name if self.session.signal else "camera"),

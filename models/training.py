@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -97,6 +98,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
         self.step_count = 0
+        self.seconds = 0.0
+        """Wall time spent inside step() (what a saved run reports as its training time)."""
         self.loss_steps: list[int] = []
         self.loss_values: list[float] = []
         self.psnr_steps: list[int] = []
@@ -118,6 +121,7 @@ class Trainer:
 
     def step(self) -> None:
         """One Adam update on the full signal or a fresh random minibatch."""
+        started = time.perf_counter()
         if self.full_batch:
             coords, targets = self.coords, self.targets
         else:
@@ -132,6 +136,7 @@ class Trainer:
             self._full_batch_prediction = (self.step_count, prediction.detach())
         self._pending_losses.append(loss.detach())
         self.step_count += 1
+        self.seconds += time.perf_counter() - started
 
     def flush(self) -> None:
         """Move pending losses to the history; on a NaN or exploding loss restore the last good state.
@@ -164,13 +169,14 @@ class Trainer:
         outputs = [self.model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]
         return torch.cat(outputs) if outputs else torch.empty(0, self.field_config.out_features, device=self.device)
 
-    def evaluate(self) -> tuple[int, torch.Tensor, float]:
+    def evaluate(self, current: bool = False) -> tuple[int, torch.Tensor, float]:
         """(weights step, prediction on every sample, PSNR in dB); records PSNR in the history.
 
-        In full-batch mode the forward pass of the last step is reused: it shows the weights one
-        update back, which is why the step is returned alongside.
+        In full-batch mode the forward pass of the last step is reused unless ``current``: it shows the
+        weights one update back, which is why the step is returned alongside. Use ``current=True`` for
+        anything saved next to the weights.
         """
-        cached = self.fresh_full_batch_prediction()
+        cached = None if current else self.fresh_full_batch_prediction()
         if cached is not None:
             step, prediction = cached
         else:

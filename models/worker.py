@@ -76,6 +76,13 @@ class TrainingWorker:
     def set_lr(self, lr: float) -> None:
         self._commands.put(_Command("set_lr", (float(lr),)))
 
+    def call(self, function: Callable[[list[tuple[str, Trainer]]], str | None]) -> None:
+        """Run ``function(trainers)`` on the worker thread between steps (saving, lab-specific edits, ...).
+
+        Its return value (a short text) or its exception is reported in the next snapshot.
+        """
+        self._commands.put(_Command("call", (function,)))
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Ask the thread to finish its current step and exit; True if it did within ``timeout``."""
         self._commands.put(_Command("stop"))
@@ -145,6 +152,12 @@ class TrainingWorker:
         elif command.name == "reset":
             self._build(message="reset: same seeds, same run")
             pending_steps = 0
+        elif command.name == "call":
+            try:
+                result = command.args[0](list(self._trainers))
+                self._publish(message=str(result or ""))
+            except Exception as exc:
+                self._publish(error=_describe(exc))
         elif command.name == "set_lr":
             for _, trainer in self._trainers:
                 trainer.set_lr(command.args[0])

@@ -196,3 +196,21 @@ def test_closing_mid_training_exits_zero(tmp_path, attempt):
     assert "Traceback" not in result.stderr
     image = iio.imread(shot)
     assert image.shape[0] > 300 and image.shape[1] > 600
+
+
+def test_save_field_from_the_app_is_readable_headless(qtbot, window, tmp_path, monkeypatch):
+    from app.cli import main
+    from models.checkpoint import load_field
+
+    wait_for_snapshot(qtbot, window, lambda s: s.step >= 3)
+    window.controls.play.setChecked(False)
+    wait_for_snapshot(qtbot, window, lambda s: not s.running)
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    window.save_fields()
+    snap = wait_for_snapshot(qtbot, window, lambda s: "saved" in s.message)
+    assert str(tmp_path) in snap.message
+    saved = load_field(str(tmp_path))
+    assert saved.meta["signal"]["shape"] == [32, 32]
+    assert main(["render", str(tmp_path), "--out", str(tmp_path / "again.png")]) == 0
+    rendered = iio.imread(tmp_path / "again.png").astype(int)
+    assert np.abs(rendered - iio.imread(tmp_path / "reconstruction.png").astype(int)).max() <= 1
