@@ -151,6 +151,8 @@ def _fit(args) -> int:
 
     if args.steps < 0:
         raise UserFacingError(f"--steps must be >= 0, got {args.steps}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserFacingError(f"--out {args.out}: exists and is not a folder")
     signal = load_signal_or_fail(args.signal, args.size)
     field_config, train_config = configs_from_args(args)
     configure_cpu_threads(leave_one_for_gui=False)
@@ -178,7 +180,10 @@ def _fit(args) -> int:
     progress.close()
     if warning:
         print(f"fieldlab: warning: {warning}; saving the restored weights", file=sys.stderr)
-    metrics = save_fit_outputs(args.out, trainer, seconds)
+    try:
+        metrics = save_fit_outputs(args.out, trainer, seconds)
+    except OSError as exc:
+        raise UserFacingError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"fieldlab: {signal.name}: {args.model} {metrics['params']} params, {metrics['steps']} steps in "
           f"{seconds:.1f} s: PSNR {metrics['psnr']:.2f} dB" + (f", SSIM {metrics['ssim']:.4f}" if metrics.get("ssim") is not None else "")
           + f" -> {args.out}")
@@ -195,9 +200,14 @@ def _render(args) -> int:
         raise UserFacingError(str(exc)) from None
     if args.size is not None and args.size < 2:
         raise UserFacingError(f"--size must be at least 2, got {args.size}")
+    if os.path.splitext(args.out)[1].lower() != ".png":
+        raise UserFacingError(f"--out {args.out}: must be a .png file")
     values = render_field(saved, args.size)
     kind = saved.meta.get("signal", {}).get("kind")
-    write_png(args.out, ((values.numpy() + 1.0) * 0.5).clip(0, 1), curve=kind == "curve")
+    try:
+        write_png(args.out, ((values.numpy() + 1.0) * 0.5).clip(0, 1), curve=kind == "curve")
+    except OSError as exc:
+        raise UserFacingError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"fieldlab: rendered {args.folder} -> {args.out}")
     return 0
 

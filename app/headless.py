@@ -57,7 +57,7 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
         "signal": signal.name,
         "model": trainer.field_config.kind,
         "psnr": _finite_or_none(value),
-        "ssim": ssim(reconstruction, target) if signal.kind == "image" else None,
+        "ssim": _finite_or_none(ssim(reconstruction, target)) if signal.kind == "image" else None,
         "params": trainer.params,
         "steps": trainer.step_count,
         "seconds": round(seconds, 3),

@@ -58,7 +58,10 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
         raise CheckpointError(f"{meta_path}: unreadable field description ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path}: not a FieldLab field description")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{meta_path}: invalid format version {version!r}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{meta_path}: format version {meta.get('version')} is newer than this FieldLab "
                               f"understands ({FORMAT_VERSION}); please update FieldLab")
     try:

@@ -5,6 +5,7 @@ weights is everything needed to rebuild a field, which is what checkpoints store
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -45,8 +46,10 @@ class FieldConfig:
         for name in ("in_features", "out_features", "width", "depth", "fourier_frequencies"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.w0 <= 0 or self.fourier_sigma <= 0:
-            raise ValueError("w0 and fourier_sigma must be positive")
+        for name in ("w0", "fourier_sigma"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)

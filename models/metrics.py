@@ -9,8 +9,10 @@ import torch
 
 def psnr(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
     """PSNR in dB of values in [0, 1]; the prediction is clamped to [0, 1] first. ``inf`` for a perfect match."""
-    if isinstance(prediction, torch.Tensor):
-        mse = torch.mean((prediction.detach().float().clamp(0, 1) - target.detach().float().to(prediction.device)) ** 2).item()
+    if isinstance(prediction, torch.Tensor) or isinstance(target, torch.Tensor):
+        p = torch.as_tensor(prediction).detach().float()
+        t = torch.as_tensor(target).detach().float().to(p.device)
+        mse = torch.mean((p.clamp(0, 1) - t) ** 2).item()
     else:
         p = np.clip(np.asarray(prediction, dtype=np.float64), 0.0, 1.0)
         mse = float(np.mean((p - np.asarray(target, dtype=np.float64)) ** 2))
@@ -31,8 +33,11 @@ def ssim(prediction: np.ndarray, target: np.ndarray) -> float:
     t = np.asarray(target, dtype=np.float64)
     if p.ndim == 1:
         raise ValueError("SSIM is defined for images, not curves")
+    if min(p.shape[:2]) < 7:
+        return float("nan")  # smaller than the smallest window scikit-image accepts
+    win_size = 11 if min(p.shape[:2]) >= 11 else 7
     return float(structural_similarity(
-        p, t, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        p, t, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, win_size=win_size,
         channel_axis=2 if p.ndim == 3 else None,
     ))
 

@@ -67,12 +67,13 @@ class Signal:
 
 
 def grid_coords(shape: tuple[int, ...], extent: tuple[float, ...]) -> torch.Tensor:
-    """Pixel-centre coordinates of a (H, W) grid as (H*W, 2) in (x, y) order, or of N samples as (N, 1)."""
+    """Pixel-centre coordinates of a (H, W) grid as (H*W, 2) in (x, y) order (square pixels when the extent
+    keeps the aspect ratio), or N evenly spaced samples from -extent to +extent as (N, 1)."""
     if len(shape) == 1:
         return torch.linspace(-extent[0], extent[0], shape[0]).reshape(-1, 1)
     h, w = shape
-    xs = torch.linspace(-extent[0], extent[0], w)
-    ys = torch.linspace(-extent[1], extent[1], h)
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) * (2.0 * extent[0] / w) - extent[0]
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) * (2.0 * extent[1] / h) - extent[1]
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([gx, gy], dim=-1).reshape(-1, 2)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -59,14 +59,20 @@ class Snapshot:
 
 
 class LatestSlot:
-    """A one-item mailbox: ``put`` replaces, ``take`` empties. Readers never see a half-written value."""
+    """A one-item mailbox: ``put`` replaces, ``take`` empties. Readers never see a half-written value.
 
-    def __init__(self):
+    ``merge(old, new)``, if given, builds what replaces a value nobody took (to carry its news along).
+    """
+
+    def __init__(self, merge=None):
         self._lock = threading.Lock()
         self._value = None
+        self._merge = merge
 
     def put(self, value) -> None:
         with self._lock:
+            if self._value is not None and self._merge is not None:
+                value = self._merge(self._value, value)
             self._value = value
 
     def take(self):
@@ -102,6 +108,14 @@ class RenderRequest:
     runs: list[RunState]
     message: str = ""
     error: str = ""
+
+
+def carry_news(old: Snapshot, new: Snapshot) -> Snapshot:
+    """``new``, also telling the message and error of an ``old`` snapshot that was never shown."""
+    if not old.message and not old.error:
+        return new
+    message = "; ".join(m for m in (old.message, new.message) if m)
+    return replace(new, message=message, error=new.error or old.error)
 
 
 def readonly(array: np.ndarray) -> np.ndarray:

@@ -204,7 +204,7 @@ class Trainer:
     def _restore_good_state(self) -> int:
         state = self._good_state
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # load_state_dict keeps references
         self.step_count = state["step"]
         self._full_batch_prediction = None
         while self.psnr_steps and self.psnr_steps[-1] > self.step_count:

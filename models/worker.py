@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .signals import Signal
-from .snapshots import LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer
+from .snapshots import LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer, carry_news
 from .training import Trainer, TrainingDiverged
 
 __all__ = ["TrainingWorker", "LatestSlot", "Snapshot", "RunSnapshot", "RunFactory"]
@@ -43,7 +43,7 @@ class TrainingWorker:
     def __init__(self, signal: Signal, factory: RunFactory, *, start_running: bool = True,
                  max_steps: int | None = None, min_publish_interval: float = 0.1):
         self.signal = signal
-        self.latest = LatestSlot()
+        self.latest = LatestSlot(merge=carry_news)
         self._factory = factory
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._running = start_running
