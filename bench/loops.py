@@ -2,8 +2,8 @@
 
 ``BareLoop`` builds the same model as the app (``build_field`` with the trainer's FieldConfig, so the same
 weights) and draws the same minibatches (same sampler, same seed); its step is forward, MSE, zero_grad,
-backward and the Adam step, nothing else. ``WorkerProbe`` runs the real ``TrainingWorker`` and timestamps
-every snapshot it publishes, so throughput can be measured over whole step+publish cycles.
+backward and the Adam step, nothing else. ``WorkerProbe`` runs the real ``TrainingWorker`` (with its
+snapshot renderer thread) and timestamps every training step and every snapshot handed over.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from models.metrics import psnr_from_mse
 from models.scenes import Scene
 from models.signals import Signal
 from models.training import select_device
-from models.worker import LatestSlot, TrainingWorker
+from models.worker import TrainingWorker
 
 
 def synchronize(device: torch.device) -> None:
@@ -82,9 +82,31 @@ def run_for(step: Callable[[], None], seconds: float, device: torch.device) -> t
     return steps, time.perf_counter() - start
 
 
+def run_alternating(steps: dict[str, Callable[[], None]], seconds: float, device: torch.device,
+                    block_seconds: float = 0.2) -> dict[str, tuple[int, float]]:
+    """Take turns, a block of about ``block_seconds`` of steps each, until every one has run ``seconds``.
+
+    Paired this finely, the loops share whatever load the machine has, so their ratio stays meaningful
+    on a busy machine. Returns name -> (steps, seconds spent in its blocks).
+    """
+    totals = {name: (0, 0.0) for name in steps}
+    block = dict.fromkeys(steps, 1)
+    while min(elapsed for _, elapsed in totals.values()) < seconds:
+        for name, step in steps.items():
+            synchronize(device)
+            started = time.perf_counter()
+            for _ in range(block[name]):
+                step()
+            synchronize(device)
+            elapsed = time.perf_counter() - started
+            totals[name] = (totals[name][0] + block[name], totals[name][1] + elapsed)
+            block[name] = max(1, round(block_seconds * block[name] / elapsed))
+    return totals
+
+
 def max_weight_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
     """Largest absolute difference between corresponding parameters of two same-shaped models."""
-    return max(float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters()))
+    return max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(a.parameters(), b.parameters()))
 
 
 @dataclass(frozen=True)
@@ -98,21 +120,27 @@ class Publish:
     error: str
 
 
-class RecordingSlot(LatestSlot):
-    """A LatestSlot that also timestamps every ``put``: the moment a GUI could first see that snapshot."""
+class RecordingSlot:
+    """The worker's snapshot slot, wrapped: ``put`` and ``take`` behave as before.
 
-    def __init__(self):
-        super().__init__()
+    Every ``put`` is also timestamped: the moment a GUI could first see that snapshot.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
         self.records: list[Publish] = []
         self._changed = threading.Condition()
 
     def put(self, value) -> None:
         now = time.perf_counter()
-        super().put(value)
+        self._inner.put(value)
         psnr = value.runs[0].psnr if value.runs else math.nan
         with self._changed:
             self.records.append(Publish(now, value.step, value.running, psnr, value.error))
             self._changed.notify_all()
+
+    def take(self):
+        return self._inner.take()
 
     def wait_for(self, predicate: Callable[[Publish], bool], start: int, timeout: float) -> tuple[int, Publish]:
         """Index and record of the first record at index >= ``start`` that satisfies ``predicate``."""
@@ -134,35 +162,64 @@ class RecordingSlot(LatestSlot):
 
 
 class WorkerProbe:
-    """The real TrainingWorker, built as LiveSession builds it, with a timestamping snapshot slot."""
+    """The real TrainingWorker, built as LiveSession builds it, with two probes.
+
+    The first trainer's ``step`` is wrapped to timestamp the end of every training step (exact step
+    boundaries on the worker thread), and the snapshot slot timestamps every snapshot handed over.
+    """
 
     def __init__(self, signal: Signal, scene: Scene, running: bool):
-        self.worker = TrainingWorker(signal, lambda: scene.build(signal), start_running=running)
-        self.slot = RecordingSlot()
-        self.worker.latest = self.slot
+        self.step_times: list[float] = []
+        self.worker = TrainingWorker(signal, lambda: self._instrument(scene.build(signal)), start_running=running)
+        self.slot = RecordingSlot(self.worker.latest)
+        self.worker.latest = self.slot  # the worker thread hands this slot to its snapshot renderer on start
         self.started = time.perf_counter()
         self.worker.start()
+
+    def _instrument(self, trainers):
+        trainer = trainers[0][1]
+        step = trainer.step
+
+        def timed_step() -> None:
+            step()
+            self.step_times.append(time.perf_counter())
+
+        trainer.step = timed_step
+        return trainers
 
     def wait_built(self, timeout: float = 60.0) -> None:
         self.slot.wait_for(lambda r: True, 0, timeout)
 
-    def measure(self, seconds: float, warmup_steps: int, min_cycles: int, timeout: float) -> tuple[int, float, int]:
-        """Play for at least ``seconds`` and ``min_cycles`` whole step+publish cycles, then pause.
+    def measure(self, seconds: float, warmup_steps: int, timeout: float) -> tuple[int, float, int]:
+        """Play for ``warmup_steps``, then for at least ``seconds`` of whole steps, then pause.
 
-        Returns (steps, elapsed, cycles) counted from one publish to a later one, so the publish cost is
-        included exactly as often as the app pays it.
+        Returns (steps, elapsed, snapshots handed over meanwhile). The window runs from the end of one
+        step to the end of a later one, so whatever the worker does between steps is counted.
         """
-        mark = len(self.slot.records)
+        first = len(self.step_times)
         self.worker.play()
-        first_index, first = self.slot.wait_for(lambda r: r.running, mark, timeout)
-        start_index, start = self.slot.wait_for(lambda r: r.running and r.step >= first.step + warmup_steps,
-                                                first_index + 1, timeout)
-        end_index, end = self.slot.wait_for(lambda r: r.time - start.time >= seconds,
-                                            start_index + min_cycles, timeout + seconds)
+        self._wait(lambda: len(self.step_times) > first + warmup_steps, timeout)
+        start = len(self.step_times) - 1
+        started = self.step_times[start]
+        time.sleep(seconds)
+        self._wait(lambda: self.step_times[-1] - started >= seconds, timeout)
+        end = len(self.step_times) - 1
+        ended = self.step_times[end]
         mark = len(self.slot.records)
         self.worker.pause()
-        self.slot.wait_for(lambda r: not r.running, mark, timeout)
-        return end.step - start.step, end.time - start.time, end_index - start_index
+        self.slot.wait_for(lambda r: not r.running, mark, timeout)  # paused, and its last snapshot drawn
+        snapshots = sum(1 for r in self.slot.records if started < r.time <= ended)
+        return end - start, ended - started, snapshots
+
+    def _wait(self, condition: Callable[[], bool], timeout: float, poll: float = 0.005) -> None:
+        deadline = time.perf_counter() + timeout
+        while not condition():
+            failed = [r.error for r in self.slot.records if r.error]
+            if failed:
+                raise RuntimeError(f"the training worker failed: {failed[-1]}")
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"the training worker made no progress within {timeout:.0f} s")
+            time.sleep(poll)
 
     def stop(self) -> None:
         if not self.worker.stop(timeout=60.0):

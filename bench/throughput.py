@@ -1,21 +1,20 @@
 """Steps per second of the bare loop, of ``Trainer.step()`` alone and of the real worker, interleaved.
 
-Each round measures the three one after the other (in a rotating order, so a drifting background load
-does not always hit the same one); the per-round ratios against the bare loop are what is reported.
+In each round the bare loop and ``Trainer.step()`` take turns in short blocks (same thread, same load),
+and the worker runs just before or after them (the order flips every round, so a drifting background
+load does not always hit the same side). The per-round ratios against the bare loop are reported.
 """
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, replace
 
-import torch
-
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene
 from models.signals import load_signal
 from models.training import Trainer
 
 from .flops import hidden_layer_rate, step_flops
-from .loops import BareLoop, WorkerProbe, max_weight_difference, run_for, synchronize
+from .loops import BareLoop, WorkerProbe, max_weight_difference, run_alternating, run_for, synchronize
 
 MODES = ("bare", "trainer_step", "worker")
 MODE_LABELS = {"bare": "bare PyTorch loop", "trainer_step": "Trainer.step() only",
@@ -30,7 +29,7 @@ class Case:
     size: int
     scene: Scene
     seconds: float
-    """Minimum measured time per mode and round (the worker rounds up to whole publish cycles)."""
+    """Minimum measured time per mode and round (rounded up to whole steps)."""
 
 
 def cases(quick: bool) -> list[Case]:
@@ -50,7 +49,7 @@ def cases(quick: bool) -> list[Case]:
     return result
 
 
-def measure_case(case: Case, rounds: int, min_cycles: int, peak_flops: float) -> dict:
+def measure_case(case: Case, rounds: int, peak_flops: float) -> dict:
     """Throughput of the three modes on one case; rates in steps/s, ratios against the bare loop."""
     signal = load_signal(case.signal, case.size)
     bare = BareLoop(signal, case.scene)
@@ -67,22 +66,19 @@ def measure_case(case: Case, rounds: int, min_cycles: int, peak_flops: float) ->
     try:
         probe.wait_built()
         for index in range(rounds):
-            order = MODES[index % 3:] + MODES[:index % 3]
             measured = {}
-            for mode in order:
-                if mode == "bare":
-                    steps, elapsed = run_for(bare.step, case.seconds, device)
-                    measured[mode] = {"steps": steps, "seconds": elapsed}
-                elif mode == "trainer_step":
-                    steps, elapsed = run_for(trainer.step, case.seconds, device)
+            for part in (("loops", "worker") if index % 2 == 0 else ("worker", "loops")):
+                if part == "loops":
+                    timed = run_alternating({"bare": bare.step, "trainer_step": trainer.step}, case.seconds, device)
                     trainer.flush()
-                    measured[mode] = {"steps": steps, "seconds": elapsed}
+                    for mode, (steps, elapsed) in timed.items():
+                        measured[mode] = {"steps": steps, "seconds": elapsed}
                 else:
-                    steps, elapsed, cycles = probe.measure(case.seconds, warmup_steps=2, min_cycles=min_cycles,
-                                                            timeout=120.0)
-                    measured[mode] = {"steps": steps, "seconds": elapsed, "publish_cycles": cycles}
-                measured[mode]["steps_per_s"] = measured[mode]["steps"] / measured[mode]["seconds"]
-            per_round.append({"order": list(order), **measured})
+                    steps, elapsed, snapshots = probe.measure(case.seconds, warmup_steps=2, timeout=120.0)
+                    measured["worker"] = {"steps": steps, "seconds": elapsed, "snapshots": snapshots}
+            for values in measured.values():
+                values["steps_per_s"] = values["steps"] / values["seconds"]
+            per_round.append(measured)
     finally:
         probe.stop()
 
@@ -121,5 +117,4 @@ def _same_trajectory(signal, scene: Scene, steps: int = 2) -> float:
         bare.step()
         trainer.step()
     synchronize(trainer.device)
-    with torch.no_grad():
-        return max_weight_difference(bare.model, trainer.model)
+    return max_weight_difference(bare.model, trainer.model)

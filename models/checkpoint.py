@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .fields import FieldConfig, CoordinateMLP, build_field
+from .fields import CoordinateMLP, FieldConfig, build_field, evaluate_in_chunks
 from .signals import grid_coords, image_extent
 
 FORMAT = "fieldlab.field"
@@ -95,15 +95,11 @@ def render_field(saved: SavedField, size: int | None = None) -> torch.Tensor:
     if signal.get("kind") == "curve":
         n = int(size or shape[0])
         coords = grid_coords((n,), (1.0,))
-        return _evaluate(saved.model, coords.to(device)).reshape(n, -1)
+        return evaluate_in_chunks(saved.model, coords.to(device)).cpu().reshape(n, -1)
     h, w = shape
     if size:
         scale = size / max(h, w)
         h, w = max(1, round(h * scale)), max(1, round(w * scale))
     extent = tuple(signal.get("extent") or image_extent(h, w))
     coords = grid_coords((h, w), extent)
-    return _evaluate(saved.model, coords.to(device)).reshape(h, w, -1)
-
-
-def _evaluate(model: torch.nn.Module, coords: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
-    return torch.cat([model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]).cpu()
+    return evaluate_in_chunks(saved.model, coords.to(device)).cpu().reshape(h, w, -1)

@@ -36,6 +36,8 @@ class SineLayer(nn.Module):
         init_siren_linear_(self.linear, self.w0, is_first)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # w0 folded into the matmul: one elementwise pass fewer, forward and backward
+            return torch.sin(torch.addmm(self.linear.bias, x, self.linear.weight.t(), beta=self.w0, alpha=self.w0))
         return torch.sin(self.w0 * self.linear(x))
 
     def extra_repr(self) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .fields import evaluate_in_chunks
 from .metrics import log_spectrum, psnr
 from .signals import Signal
 
@@ -200,8 +201,7 @@ class SnapshotRenderer:
         prediction = run.prediction
         if prediction is None:
             run.evaluator.load_state_dict(run.weights)
-            chunk = 1 << 16
-            prediction = torch.cat([run.evaluator(run.coords[i:i + chunk]) for i in range(0, run.coords.shape[0], chunk)])
+            prediction = evaluate_in_chunks(run.evaluator, run.coords)
         reconstruction = self.signal.as_display(prediction)
         error = np.abs(reconstruction - self.target)
         if error.ndim == 3:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .fields import FieldConfig, build_field, count_parameters
+from .fields import FieldConfig, build_field, count_parameters, evaluate_in_chunks
 from .metrics import psnr_from_mse
 from .signals import Signal
 
@@ -162,12 +162,9 @@ class Trainer:
         self.loss_values.extend(losses)
         self._good_state = self._capture_state()
 
-    @torch.no_grad()
-    def predict(self, coords: torch.Tensor | None = None, chunk: int = 1 << 16) -> torch.Tensor:
-        """Field values at ``coords`` (default: every sample of the signal), evaluated in chunks."""
-        coords = self.coords if coords is None else coords.to(self.device)
-        outputs = [self.model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]
-        return torch.cat(outputs) if outputs else torch.empty(0, self.field_config.out_features, device=self.device)
+    def predict(self, coords: torch.Tensor | None = None) -> torch.Tensor:
+        """Field values at ``coords`` (default: every sample of the signal), without autograd."""
+        return evaluate_in_chunks(self.model, self.coords if coords is None else coords.to(self.device))
 
     def evaluate(self, current: bool = False) -> tuple[int, torch.Tensor, float]:
         """(weights step, prediction on every sample, PSNR in dB); records PSNR in the history.

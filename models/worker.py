@@ -133,7 +133,8 @@ class TrainingWorker:
                 self._running, pending_steps = False, 0
                 error = _describe(exc)
             now = time.perf_counter()
-            interval = max(self._min_interval, 2.0 * self._renderer.cost)
+            # the renderer shares the GUI's spare core: keep it busy at most ~1/6 of the time
+            interval = max(self._min_interval, 6.0 * self._renderer.cost)
             if now - last_publish >= interval or (not self._running and not pending_steps) or error:
                 self._rate = window_steps / (now - window_start) if now > window_start else 0.0
                 window_start, window_steps = now, 0

@@ -1,0 +1,87 @@
+"""``python -m bench [--quick] [--skip-gui] [--out PATH]``: run every measurement, print tables, write JSON."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from models.training import configure_cpu_threads, select_device
+
+from .convergence import bare_time_to_psnr, worker_time_to_psnr
+from .flops import matmul_peak
+from .gui_latency import display_problem, measure_gui_latency
+from .report import TARGETS, check_targets, machine_info, memory_now, render, write_json
+from .throughput import cases, measure_case
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+TARGET_DB = 30.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="FieldLab benchmark: throughput vs a bare PyTorch loop, FLOP/s vs matmul peak, time to "
+                    f"{TARGET_DB:g} dB, GUI event-loop latency and peak memory (see bench/README.md).")
+    parser.add_argument("--quick", action="store_true", help="short durations: a smoke run in under a minute")
+    parser.add_argument("--skip-gui", action="store_true", help="do not open the window (no display needed)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"JSON results file (default: {DEFAULT_OUT})")
+    return parser.parse_args(argv)
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    threads = configure_cpu_threads(leave_one_for_gui=True)
+    device = select_device("auto")
+    settings = {
+        "quick": args.quick,
+        "rounds": 1 if args.quick else 3,
+        "psnr_limit_s": 5.0 if args.quick else 90.0,
+        "gui_warmup_s": 1.5 if args.quick else 3.0,
+        "gui_seconds": 4.0 if args.quick else 15.0,
+        "targets": TARGETS,
+    }
+    results: dict = {"machine": machine_info(device, threads), "settings": settings}
+    memory_after: dict = {}
+    progress(f"device {device}, {threads} torch thread(s); measuring the matmul peak")
+    results["peak"] = matmul_peak(device, seconds=0.25 if args.quick else 0.5)
+    memory_after["peak"] = memory_now(device)
+
+    results["throughput"] = []
+    for case in cases(args.quick):
+        progress(f"throughput: {case.name} ({case.description})")
+        results["throughput"].append(measure_case(case, settings["rounds"], results["peak"]["flops"]))
+    memory_after["throughput"] = memory_now(device)
+
+    limit = settings["psnr_limit_s"]
+    progress(f"time to {TARGET_DB:g} dB: app worker (limit {limit:g} s)")
+    app = worker_time_to_psnr(TARGET_DB, limit)
+    progress(f"time to {TARGET_DB:g} dB: bare loop (limit {limit:g} s)")
+    bare = bare_time_to_psnr(TARGET_DB, limit)
+    results["time_to_psnr"] = {"target_db": TARGET_DB, "app": app, "bare": bare}
+    memory_after["time to PSNR"] = memory_now(device)
+
+    problem = "--skip-gui" if args.skip_gui else display_problem()
+    if problem:
+        results["gui"] = {"skipped": problem}
+    else:
+        progress(f"GUI latency: the main window trains the default scene for {settings['gui_seconds']:g} s")
+        results["gui"] = measure_gui_latency(settings["gui_warmup_s"], settings["gui_seconds"])
+        memory_after["GUI"] = memory_now(device)
+
+    results["memory"] = {"after": memory_after, "final": memory_now(device)}
+    results["targets"] = check_targets(results)
+    results["total_seconds"] = time.perf_counter() - started
+    write_json(results, args.out)
+    print(render(results))
+    print(f"\n{results['total_seconds']:.0f} s in all; JSON: {os.path.abspath(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Machine facts, peak memory, the targets, the printed tables and the JSON file."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+from .throughput import MODE_LABELS, MODES
+
+TARGETS = {
+    "worker_vs_bare_ratio_min": 0.9,
+    "app_time_to_psnr_max_s": 60.0,
+    "gui_p95_max_ms": 50.0,
+}
+
+
+def machine_info(device: torch.device, threads: int) -> dict:
+    info = {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "threads_policy": f"configure_cpu_threads(leave_one_for_gui=True) -> {threads}",
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "git_commit": _git_commit(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if device.type == "cuda":
+        info["cuda_device"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def memory_now(device: torch.device) -> dict:
+    """Process peak RSS so far (and the CUDA allocator's peak when on a GPU)."""
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
+    memory = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20}
+    if device.type == "cuda":
+        memory["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return memory
+
+
+def check_targets(results: dict) -> dict:
+    """Target name -> True (met), False (missed) or None (this run was too short to tell)."""
+    checks = {}
+    for case in results.get("throughput", []):
+        checks[f"worker >= {TARGETS['worker_vs_bare_ratio_min']}x bare ({case['name']})"] = (
+            case["ratio_to_bare"]["worker"] >= TARGETS["worker_vs_bare_ratio_min"])
+    ttp = results.get("time_to_psnr")
+    if ttp is not None:
+        app, limit = ttp["app"], TARGETS["app_time_to_psnr_max_s"]
+        passed = app["reached"] and app["seconds"] <= limit
+        checks[f"app reaches {ttp['target_db']:g} dB in <= {limit:g} s"] = (
+            None if not app["reached"] and app["limit_s"] < limit else passed)
+    gui = results.get("gui")
+    if gui and "timer_lateness" in gui:
+        for key in ("timer_lateness", "posted_event_delay"):
+            checks[f"GUI {key.replace('_', ' ')} p95 <= {TARGETS['gui_p95_max_ms']:g} ms"] = (
+                gui[key].get("p95_ms", math.inf) <= TARGETS["gui_p95_max_ms"])
+    return checks
+
+
+def write_json(results: dict, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(_finite(results), handle, indent=2)
+        handle.write("\n")
+
+
+def render(results: dict) -> str:
+    lines: list[str] = []
+    machine = results["machine"]
+    lines.append(f"FieldLab benchmark ({'quick' if results['settings']['quick'] else 'full'} run, "
+                 f"{machine['started']}, commit {machine['git_commit'] or '?'})")
+    lines.append(f"machine: {machine['cpu_model']}, {machine['cpu_count']} logical CPUs, load average at start "
+                 f"{_load(machine)}; torch {machine['torch_version']} on {machine['device']}"
+                 + (f" ({machine['cuda_device']})" if "cuda_device" in machine else ""))
+    lines.append(f"threads: {machine['torch_threads']} torch thread(s) for every measurement "
+                 f"({machine['threads_policy']}, as the GUI app sets it)")
+    peak = results["peak"]
+    lines.append("")
+    lines.append(f"1+2. Throughput and FLOP/s. Peak: {_g(peak['flops'])} GFLOP/s ({peak['dtype']} matmul "
+                 f"{peak['size']}^3, best of 3). Median of {results['settings']['rounds']} round(s): bare and "
+                 "Trainer.step() alternate in short blocks, the worker runs next to them; x bare = median of "
+                 "per-round ratios.")
+    rows = []
+    for case in results["throughput"]:
+        lines.append(f"  {case['name']}: {case['description']}; {_g(case['flops_per_step'])} GFLOP/step; "
+                     f"hidden-layer matmul shape reaches {_g(case['hidden_layer_matmul_flops'])} GFLOP/s; "
+                     f"bare vs trainer after 2 steps: max |weight diff| "
+                     f"{case['bare_matches_trainer_max_weight_diff']:.1e}")
+        for mode in MODES:
+            ratio = case["ratio_to_bare"].get(mode, 1.0)
+            rows.append([case["name"] if mode == "bare" else "", MODE_LABELS[mode],
+                         f"{case['steps_per_s'][mode]:.2f}", f"{ratio:.3f}", _g(case["achieved_flops"][mode]),
+                         f"{100 * case['fraction_of_peak'][mode]:.0f}%"])
+    lines += _table(["case", "mode", "steps/s", "x bare", "GFLOP/s", "of peak"], rows)
+
+    ttp = results.get("time_to_psnr")
+    if ttp:
+        lines.append("")
+        lines.append(f"3. Time to {ttp['target_db']:g} dB PSNR, default scene (app: worker start to the first "
+                     "snapshot at target, publishing included; bare: training steps only)")
+        rows = []
+        for name, run in (("app (TrainingWorker)", ttp["app"]), ("bare PyTorch loop", ttp["bare"])):
+            seconds = f"{run['seconds']:.1f}" + ("" if run["reached"] else f" (not reached, limit {run['limit_s']:g})")
+            rows.append([name, seconds, str(run["steps"]), f"{run['psnr']:.2f}"])
+        lines += _table(["run", "seconds", "steps", "PSNR dB"], rows)
+
+    gui = results.get("gui")
+    lines.append("")
+    if not gui or "skipped" in gui:
+        lines.append(f"4. GUI event-loop latency: skipped ({gui['skipped'] if gui else 'not run'})")
+    else:
+        alone = next((case["steps_per_s"]["worker"] for case in results["throughput"] if case["name"] == "default"),
+                     math.nan)
+        lines.append(f"4. GUI event-loop latency while training the default scene ({gui['seconds']:.0f} s, Qt "
+                     f"platform {gui['qt_platform']}, worker stopped on close: {gui['worker_stopped_on_close']})")
+        lines.append(f"   {gui['snapshots_rendered_per_s']:.1f} snapshots rendered/s; GUI thread busy "
+                     f"{100 * gui['gui_thread_cpu_fraction']:.0f}% of the time; training "
+                     f"{gui['training_steps_per_s']:.2f} steps/s (worker without a window: {alone:.2f})")
+        rows = []
+        for label, key in ((f"{gui['timer_interval_ms']} ms timer: lateness", "timer_lateness"),
+                           (f"posted event every {gui['post_interval_ms']} ms: delay", "posted_event_delay")):
+            stats = gui[key]
+            rows.append([label, str(stats["count"]),
+                         *(f"{stats.get(name, math.nan):.1f}" for name in ("p50_ms", "p95_ms", "max_ms"))])
+        lines += _table(["probe", "samples", "p50 ms", "p95 ms", "max ms"], rows)
+
+    memory = results["memory"]
+    lines.append("")
+    lines.append("5. Peak memory: process RSS " + ", ".join(
+        f"{_mib(value['peak_rss_mib'])} after {section}" for section, value in memory["after"].items()))
+    if "cuda_max_allocated_mib" in memory["final"]:
+        lines.append(f"   CUDA max allocated: {_mib(memory['final']['cuda_max_allocated_mib'])}")
+
+    lines.append("")
+    lines.append("Targets:")
+    for name, ok in results["targets"].items():
+        verdict = "n/a " if ok is None else "PASS" if ok else "FAIL"
+        lines.append(f"  [{verdict}] {name}" + (" (limit too short in this run)" if ok is None else ""))
+    return "\n".join(lines)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    def line(cells):
+        return "  " + "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                                for i, (c, w) in enumerate(zip(cells, widths)))
+    return [line(headers), "  " + "  ".join("-" * w for w in widths)] + [line(row) for row in rows]
+
+
+def _g(flops: float) -> str:
+    return f"{flops / 1e9:.1f}"
+
+
+def _mib(value: float) -> str:
+    return f"{value:.0f} MiB"
+
+
+def _load(machine: dict) -> str:
+    load = machine.get("load_average_at_start")
+    return "/".join(f"{x:.2f}" for x in load) if load else "?"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    try:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        out = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True)
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _finite(value):
+    """JSON has no NaN/inf: turn them into null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
