@@ -70,6 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.stepRequested.connect(self.step_once)
         self.controls.resetRequested.connect(self.reset)
         self.session.snapshotReady.connect(self.render_snapshot)
+        self.image_view.pixelReport.connect(lambda text: self.statusBar().showMessage(text) if text
+                                            else self.statusBar().clearMessage())
         self.session.signalLoaded.connect(self._signal_loaded)
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
 

@@ -18,7 +18,10 @@ RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):
-    """A titled image with fixed levels and a locked aspect ratio."""
+    """A titled image with fixed levels and a locked aspect ratio; reports the pixel under the mouse."""
+
+    hovered = QtCore.Signal(int, int)
+    """(row, column) of the pixel under the mouse, or (-1, -1) when it leaves the image."""
 
     def __init__(self, title: str, colormap: str | None = None, parent=None):
         super().__init__(parent)
@@ -31,6 +34,21 @@ class ImagePanel(pg.GraphicsLayoutWidget):
             self.image.setColorMap(pg.colormap.get(colormap))
         self.view.addItem(self.image)
         self._shape = None
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    def link(self, other: "ImagePanel") -> None:
+        """Zoom and pan together with ``other`` (same pixel grid)."""
+        self.view.setXLink(other.view)
+        self.view.setYLink(other.view)
+
+    def _mouse_moved(self, position) -> None:
+        if self._shape is None or not self.view.sceneBoundingRect().contains(position):
+            self.hovered.emit(-1, -1)
+            return
+        point = self.view.mapSceneToView(position)
+        row, column = int(np.floor(point.y())), int(np.floor(point.x()))
+        inside = 0 <= row < self._shape[0] and 0 <= column < self._shape[1]
+        self.hovered.emit(row if inside else -1, column if inside else -1)
 
     def set_title(self, text: str) -> None:
         self.title.setText(text)
@@ -43,7 +61,12 @@ class ImagePanel(pg.GraphicsLayoutWidget):
 
 
 class ImageLabView(QtWidgets.QWidget):
-    """Target, reconstruction, absolute error and log spectrum of one run (the first of the snapshot)."""
+    """Target, reconstruction, absolute error and log spectrum of one run (the first of the snapshot).
+
+    The three image-space panels zoom and pan together; hovering one reports the pixel's values.
+    """
+
+    pixelReport = QtCore.Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -55,9 +78,25 @@ class ImageLabView(QtWidgets.QWidget):
         self.spectrum = ImagePanel("Log spectrum", colormap="viridis")
         for i, panel in enumerate((self.target, self.reconstruction, self.error, self.spectrum)):
             layout.addWidget(panel, i // 2, i % 2)
+        for panel in (self.reconstruction, self.error):
+            panel.link(self.target)
+        for panel in (self.target, self.reconstruction, self.error):
+            panel.hovered.connect(self._report_pixel)
         self._target_id = None
+        self._snapshot: Snapshot | None = None
+
+    def _report_pixel(self, row: int, column: int) -> None:
+        snapshot = self._snapshot
+        if row < 0 or snapshot is None or not snapshot.runs:
+            self.pixelReport.emit("")
+            return
+        run = snapshot.runs[0]
+        self.pixelReport.emit(
+            f"pixel (x {column}, y {row}): target {_format_value(snapshot.target[row, column])}, "
+            f"reconstruction {_format_value(run.reconstruction[row, column])}, |error| {run.error[row, column]:.4f}")
 
     def render(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
         if self._target_id != id(snapshot.target):
             self._target_id = id(snapshot.target)
             self.target.show_array(snapshot.target, (0.0, 1.0))
@@ -90,6 +129,8 @@ class ComparisonView(QtWidgets.QWidget):
         while len(self.panels) < count:
             column = len(self.panels) + 1
             pair = (ImagePanel(""), ImagePanel("", colormap="viridis"))
+            pair[0].link(self.target)
+            pair[1].link(self.target_spectrum)
             self.grid.addWidget(pair[0], 0, column)
             self.grid.addWidget(pair[1], 1, column)
             self.panels.append(pair)
@@ -197,6 +238,11 @@ class MetricsPlots(QtWidgets.QWidget):
                 loss_curve.setData(loss[:, 0], np.log10(loss[:, 1]))
             else:
                 loss_curve.setData([], [])
+
+
+def _format_value(value) -> str:
+    value = np.atleast_1d(value)
+    return f"{value[0]:.3f}" if value.size == 1 else "(" + ", ".join(f"{v:.3f}" for v in value) + ")"
 
 
 def _spectrum_extent(spectrum: np.ndarray) -> float:

@@ -168,16 +168,16 @@ def read_image_file(path: str) -> np.ndarray:
         raise SignalError(f"{label}: cannot read file ({exc.strerror or exc})") from None
     if size == 0:
         raise SignalError(f"{label}: file is empty")
+    is_tiff = os.path.splitext(path)[1].lower() in (".tif", ".tiff")
     try:
         import imageio.v3 as iio
 
-        array = iio.imread(path)
+        # Only the two readers we support: never let imageio guess among its many legacy plugins.
+        array = iio.imread(path, plugin="tifffile" if is_tiff else "pillow", index=0)
     except Exception as exc:  # imageio raises many types for bad data; the user needs one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SignalError(f"{label}: not a readable image ({reason[:160]})") from None
-    if array.ndim == 4:  # multi-page TIFF or animated image: take the first frame
-        array = array[0]
-    return array
+    return np.asarray(array)
 
 
 def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True) -> Signal:

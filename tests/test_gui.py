@@ -214,3 +214,25 @@ def test_save_field_from_the_app_is_readable_headless(qtbot, window, tmp_path, m
     assert main(["render", str(tmp_path), "--out", str(tmp_path / "again.png")]) == 0
     rendered = iio.imread(tmp_path / "again.png").astype(int)
     assert np.abs(rendered - iio.imread(tmp_path / "reconstruction.png").astype(int)).max() <= 1
+
+
+def test_hovering_a_pixel_reports_its_values(qtbot, window):
+    snap = wait_for_snapshot(qtbot, window, lambda s: s.runs and s.step >= 1)
+    window.image_view.render(snap)
+    panel = window.image_view.reconstruction
+    reports = []
+    window.image_view.pixelReport.connect(reports.append)
+    scene_pos = panel.view.mapViewToScene(QtCore.QPointF(5.5, 7.5))  # column 5, row 7
+    panel._mouse_moved(scene_pos)
+    assert reports and reports[-1].startswith("pixel (x 5, y 7): target ")
+    assert f"{snap.target[7, 5]:.3f}" in reports[-1]
+    assert f"{snap.runs[0].error[7, 5]:.4f}" in reports[-1]
+
+
+def test_image_panels_zoom_together(qtbot, window):
+    wait_for_snapshot(qtbot, window, lambda s: s.runs)
+    window.image_view.target.view.setRange(xRange=(4, 12), yRange=(4, 12), padding=0)
+    qtbot.wait(50)
+    for panel in (window.image_view.reconstruction, window.image_view.error):
+        (x0, x1), _ = panel.view.viewRange()
+        assert x1 - x0 < 16, "linked panels should follow the target's zoom"
