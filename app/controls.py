@@ -153,11 +153,13 @@ class ControlPanel(QtWidgets.QWidget):
             self.play.setChecked(running)
         self._style_play(running)
 
-    def set_source(self, name: str) -> None:
-        index = self.source.findData(name)
+    def set_source(self, source: str, label: str = "") -> None:
+        """Show ``source`` (a sample name or a file path, listed under ``label``) as the current signal."""
+        index = self.source.findData(source)
         with QtCore.QSignalBlocker(self.source):
             if index < 0:
-                self.source.addItem(name, name)
+                self.source.addItem(label or source, source)
+                self.source.setItemData(self.source.count() - 1, source, QtCore.Qt.ToolTipRole)
                 index = self.source.count() - 1
             self.source.setCurrentIndex(index)
 

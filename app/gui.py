@@ -26,7 +26,7 @@ def run_gui(args) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("FieldLab")
-    window = MainWindow(signal, scene, args.size, running=not args.paused)
+    window = MainWindow(signal, scene, args.size, running=not args.paused, source=args.signal)
     window.show()
 
     # Ctrl+C in the terminal closes the window like the close button does.

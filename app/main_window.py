@@ -19,8 +19,10 @@ FILE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    def __init__(self, signal: Signal, scene: Scene, size: int, running: bool = True):
+    def __init__(self, signal: Signal, scene: Scene, size: int, running: bool = True, source: str = ""):
         super().__init__()
+        self.source = source or signal.name
+        """What the current signal was loaded from (sample name or file path): reloaded when the size changes."""
         self.setWindowTitle("FieldLab")
         self.resize(1360, 900)
         self.setAcceptDrops(True)
@@ -76,7 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
 
         self.controls.apply(scene, size)
-        self.controls.set_source(signal.name)
+        self.controls.set_source(self.source, label=signal.name)
         self.controls.set_running(running)
         self.start_session(signal, scene, running)
 
@@ -182,18 +184,16 @@ class MainWindow(QtWidgets.QMainWindow):
             worker.call(lambda trainers: save_runs(folder, trainers))
 
     def _source_picked(self, name: str) -> None:
-        self._load_source(name or (self.session.signal.name if self.session.signal else "camera"),
-                          keep_path=not name)
+        """A sample was picked, or (empty name) the working size changed: reload the current source."""
+        self._load_source(name or self.source)
 
-    def _load_source(self, source: str, keep_path: bool = False) -> None:
-        if keep_path and getattr(self, "_current_source", None):
-            source = self._current_source
+    def _load_source(self, source: str) -> None:
         self.statusBar().showMessage(f"Loading {os.path.basename(source)}…")
         self.session.load_signal_async(source, self.controls.working_size())
 
     def _signal_loaded(self, signal: Signal, source: str) -> None:
-        self._current_source = source
-        self.controls.set_source(signal.name if not os.path.exists(source) else source)
+        self.source = source
+        self.controls.set_source(source, label=signal.name)
         self.statusBar().showMessage(f"Loaded {signal.name}", 3000)
         scene = self.controls.scene()
         self.start_session(signal, scene, running=self.controls.play.isChecked())

@@ -236,3 +236,15 @@ def test_image_panels_zoom_together(qtbot, window):
     for panel in (window.image_view.reconstruction, window.image_view.error):
         (x0, x1), _ = panel.view.viewRange()
         assert x1 - x0 < 16, "linked panels should follow the target's zoom"
+
+
+def test_changing_the_working_size_reloads_a_user_file(qtbot, window, tmp_path):
+    path = tmp_path / "ramp.png"
+    iio.imwrite(path, np.tile(np.arange(0, 240, 4, dtype=np.uint8), (30, 1)))  # 60 x 30
+    window._load_source(str(path))
+    wait_for_snapshot(qtbot, window, lambda s: s.signal.name == "ramp.png" and s.target.shape == (16, 32))
+    assert window.controls.source.currentText() == "ramp.png"
+    window.controls.size.setValue(48)
+    window.controls.size.editingFinished.emit()
+    snap = wait_for_snapshot(qtbot, window, lambda s: s.signal.name == "ramp.png" and s.target.shape == (24, 48))
+    assert "downscaled from 60x30 to 48x24" in snap.signal.note
