@@ -20,3 +20,25 @@ def no_leaked_training_threads():
         time.sleep(0.05)
     leaked = [t.name for t in _fieldlab_threads()]
     assert not leaked, f"threads still running after the test: {leaked}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def deterministic_qt_shutdown():
+    """Close and delete every window before the interpreter tears down, as the app itself does on exit."""
+    yield
+    import gc
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6 import QtCore, QtWidgets
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        return
+    for widget in app.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    app.processEvents()
+    gc.collect()
