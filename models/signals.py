@@ -175,9 +175,20 @@ def read_image_file(path: str) -> np.ndarray:
         # Only the two readers we support: never let imageio guess among its many legacy plugins.
         array = iio.imread(path, plugin="tifffile" if is_tiff else "pillow", index=0)
     except Exception as exc:  # imageio raises many types for bad data; the user needs one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SignalError(f"{label}: not a readable image ({reason[:160]})") from None
+        raise SignalError(f"{label}: not a readable image ({_read_failure_reason(exc)})") from None
     return np.asarray(array)
+
+
+def _read_failure_reason(exc: BaseException) -> str:
+    """The decoder's own words (imageio wraps them in a generic error), in one line."""
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "can not handle" in text or "cannot identify" in text:
+        return "not PNG, JPEG, TIFF or BMP data, or corrupt"
+    if "truncated" in text.lower():
+        return "the file is truncated"
+    return text[:160]
 
 
 def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True) -> Signal:
