@@ -5,7 +5,6 @@ Only ``fieldlab`` / ``fieldlab gui`` imports Qt; ``fit`` and ``render`` run on m
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys

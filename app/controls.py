@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import torch
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from models.fields import FieldConfig
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, default_lr

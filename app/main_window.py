@@ -7,7 +7,7 @@ import os
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from models.scenes import Scene
-from models.signals import IMAGE_SUFFIXES, Signal, SignalError, load_signal
+from models.signals import Signal
 from models.worker import Snapshot
 
 from .controls import ControlPanel

@@ -137,7 +137,6 @@ class SnapshotRenderer:
         """Seconds the last render took (the worker paces its requests by it)."""
         self._condition = threading.Condition()
         self._pending: RenderRequest | None = None
-        self._busy = False
         self._stopped = False
         self._psnr: dict[tuple[int, int], list[tuple[int, float]]] = {}
         self._thread = threading.Thread(target=self._main, name="fieldlab-snapshots", daemon=True)
@@ -151,16 +150,6 @@ class SnapshotRenderer:
                 request.error = request.error or previous.error
             self._pending = request
             self._condition.notify()
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once every submitted request has been published."""
-        deadline = time.monotonic() + timeout
-        with self._condition:
-            while self._pending is not None or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._condition.wait(remaining):
-                    return False
-        return True
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._condition:
@@ -176,18 +165,14 @@ class SnapshotRenderer:
                     self._condition.wait()
                 if self._stopped:
                     return
-                request, self._pending, self._busy = self._pending, None, True
+                request, self._pending = self._pending, None
             started = time.perf_counter()
             try:
                 snapshot = self._render(request)
             except Exception as exc:  # a failed render must not take the session down
-                snapshot = self._render(RenderRequest(request.generation, request.step, False, 0.0, request.device, [],
-                                                      request.message, f"could not draw the field: {type(exc).__name__}: {exc}"))
+                snapshot = self._render(replace(request, runs=[], error=f"could not draw the field: {type(exc).__name__}: {exc}"))
             self.output.put(snapshot)
             self.cost = time.perf_counter() - started
-            with self._condition:
-                self._busy = False
-                self._condition.notify_all()
 
     @torch.no_grad()
     def _render(self, request: RenderRequest) -> Snapshot:

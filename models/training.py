@@ -79,8 +79,6 @@ def configure_cpu_threads(leave_one_for_gui: bool) -> int:
 class Trainer:
     """Owns a field, its optimiser and its metric history for one signal."""
 
-    good_state_every = 1  # flushes between good-state copies; the copy is cheap for these model sizes
-
     def __init__(self, signal: Signal, field_config: FieldConfig, train_config: TrainConfig):
         if field_config.in_features != signal.in_features or field_config.out_features != signal.channels:
             field_config = FieldConfig(**{**field_config.to_dict(), "in_features": signal.in_features,

@@ -207,10 +207,6 @@ class TrainingWorker:
                                    np.asarray(trainer.loss_values, dtype=np.float64)])
         return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history)
 
-    def wait_published(self, timeout: float = 10.0) -> bool:
-        """For tests and scripts: True once every requested snapshot has reached ``latest``."""
-        return self._renderer is not None and self._renderer.wait_idle(timeout)
-
 
 def _describe(exc: BaseException) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
