@@ -120,10 +120,11 @@ class UserFacingError(Exception):
 def configs_from_args(args):
     """FieldConfig and TrainConfig from parsed options; invalid values become UserFacingError."""
     from models.fields import FieldConfig
-    from models.training import TrainConfig
     from models.scenes import default_lr
+    from models.training import TrainConfig, select_device
 
     try:
+        select_device(args.device)
         field = FieldConfig(kind=args.model, width=args.width, depth=args.depth, w0=args.w0,
                             fourier_sigma=args.sigma, seed=args.seed)
         lr = args.lr if args.lr is not None else default_lr(args.model)

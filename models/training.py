@@ -64,8 +64,8 @@ def select_device(name: str = "auto") -> torch.device:
         raise ValueError("device 'mps' requested but MPS is not available here")
     try:
         return torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: {exc}") from None
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
 
 
 def configure_cpu_threads(leave_one_for_gui: bool) -> int:
