@@ -40,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     device = select_device("auto")
     settings = {
         "quick": args.quick,
-        "rounds": 1 if args.quick else 3,
         "psnr_limit_s": 5.0 if args.quick else 90.0,
         "gui_warmup_s": 1.5 if args.quick else 3.0,
         "gui_seconds": 4.0 if args.quick else 15.0,
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     results["throughput"] = []
     for case in cases(args.quick):
         progress(f"throughput: {case.name} ({case.description})")
-        results["throughput"].append(measure_case(case, settings["rounds"], results["peak"]["flops"]))
+        results["throughput"].append(measure_case(case, results["peak"]["flops"]))
     memory_after["throughput"] = memory_now(device)
 
     limit = settings["psnr_limit_s"]
