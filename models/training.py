@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .fields import FieldConfig, build_field, count_parameters, evaluate_in_chunks
-from .metrics import psnr_from_mse
+from .metrics import psnr
 from .signals import Signal
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -176,9 +176,7 @@ class Trainer:
             step, prediction = cached
         else:
             step, prediction = self.step_count, self.predict()
-        unit_prediction = ((prediction.float() + 1.0) * 0.5).clamp(0.0, 1.0)
-        unit_target = (self.targets.float() + 1.0) * 0.5
-        value = psnr_from_mse(torch.mean((unit_prediction - unit_target) ** 2).item())
+        value = psnr((prediction.float() + 1.0) * 0.5, (self.targets.float() + 1.0) * 0.5)
         if not self.psnr_steps or self.psnr_steps[-1] < step:
             self.psnr_steps.append(step)
             self.psnr_values.append(value)
