@@ -39,7 +39,9 @@ class LiveSession(QtCore.QObject):
         """Replace the current session (if any) by a fresh one."""
         self.stop()
         self.signal, self.scene = signal, scene
-        self.worker = TrainingWorker(signal, lambda: scene.build(signal), start_running=running).start()
+        # The factory reads self.scene when it runs, so a reset after a live change (the learning rate)
+        # rebuilds with what the panel shows.
+        self.worker = TrainingWorker(signal, lambda: self.scene.build(signal), start_running=running).start()
 
     def stop(self) -> None:
         worker, self.worker = self.worker, None
@@ -54,10 +56,6 @@ class LiveSession(QtCore.QObject):
     def load_signal_async(self, source: str, size: int) -> None:
         """Decode ``source`` off the GUI thread; the result arrives as signalLoaded or signalFailed."""
         self._pending_load = (self._loader.submit(load_signal, source, size), source)
-
-    @property
-    def loading(self) -> bool:
-        return self._pending_load is not None
 
     def _poll(self) -> None:
         if self._pending_load is not None and self._pending_load[0].done():

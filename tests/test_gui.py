@@ -248,3 +248,13 @@ def test_changing_the_working_size_reloads_a_user_file(qtbot, window, tmp_path):
     window.controls.size.editingFinished.emit()
     snap = wait_for_snapshot(qtbot, window, lambda s: s.signal.name == "ramp.png" and s.target.shape == (24, 48))
     assert "downscaled from 60x30 to 48x24" in snap.signal.note
+
+
+def test_reset_after_a_live_learning_rate_change_uses_the_new_rate(qtbot, window):
+    wait_for_snapshot(qtbot, window, lambda s: s.step >= 1)
+    window.controls.lr.setCurrentText("3e-4")
+    window.controls.lr.lineEdit().editingFinished.emit()
+    assert window.session.scene.train.lr == 3e-4
+    window.reset()
+    qtbot.waitUntil(lambda: window.session.worker._trainers and
+                    window.session.worker._trainers[0][1].optimizer.param_groups[0]["lr"] == 3e-4, timeout=10000)
