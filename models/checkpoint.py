@@ -12,9 +12,13 @@ import torch
 
 from .fields import CoordinateMLP, FieldConfig, build_field, evaluate_in_chunks
 from .signals import grid_coords, image_extent
+from .streamable import StreamableConfig, StreamableField, evaluate_widths_in_chunks
 
 FORMAT = "fieldlab.field"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""1: coordinate MLPs only. 2: adds 'architecture' ('mlp' or 'streamable'; absent means 'mlp') and, for
+streamable fields, 'stages' (allocated stage count) and 'growth' (stage states)."""
+ARCHITECTURES = ("mlp", "streamable")
 WEIGHTS_FILE = "field.safetensors"
 META_FILE = "field.json"
 
@@ -25,8 +29,8 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class SavedField:
-    model: CoordinateMLP
-    config: FieldConfig
+    model: CoordinateMLP | StreamableField
+    config: FieldConfig | StreamableConfig
     meta: dict
     """The JSON document: 'signal' (name, kind, shape, channels, extent), 'train', 'metrics'."""
 
@@ -38,6 +42,10 @@ def save_field(folder: str, model: torch.nn.Module, config: FieldConfig, signal_
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, os.path.join(folder, WEIGHTS_FILE))
     document = {"format": FORMAT, "version": FORMAT_VERSION, "field": config.to_dict(), "signal": signal_meta}
+    if isinstance(model, StreamableField):
+        document.update(architecture="streamable", stages=model.num_stages)
+    else:
+        document["architecture"] = "mlp"
     document.update(extra or {})
     with open(os.path.join(folder, META_FILE), "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2, allow_nan=True)
@@ -64,15 +72,24 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{meta_path}: format version {meta.get('version')} is newer than this FieldLab "
                               f"understands ({FORMAT_VERSION}); please update FieldLab")
+    architecture = meta.get("architecture", "mlp")
+    if architecture not in ARCHITECTURES:
+        raise CheckpointError(f"{meta_path}: unknown architecture {architecture!r}")
     try:
-        config = FieldConfig.from_dict(meta["field"])
+        if architecture == "streamable":
+            config = StreamableConfig.from_dict(meta["field"])
+            stages = meta.get("stages")
+            if not isinstance(stages, int) or isinstance(stages, bool) or not 1 <= stages <= len(config.widths):
+                raise ValueError(f"invalid stage count {stages!r}")
+        else:
+            config = FieldConfig.from_dict(meta["field"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{meta_path}: invalid field config ({exc})") from None
     try:
         tensors = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: unreadable weights ({exc})") from None
-    model = build_field(config)
+    model = StreamableField(config, stages) if architecture == "streamable" else build_field(config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -81,12 +98,32 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
     return SavedField(model.to(device).eval(), config, meta)
 
 
+def stage_of_width(saved: SavedField, width: int | None) -> int | None:
+    """The stage index whose width is ``width`` (None: the widest); a CheckpointError names the choices."""
+    if not isinstance(saved.model, StreamableField):
+        if width is not None:
+            raise CheckpointError(f"this field is not streamable: it has one width ({saved.config.width})")
+        return None
+    widths = saved.model.widths
+    if width is None:
+        return len(widths) - 1
+    if width not in widths:
+        raise CheckpointError(f"no stage of width {width}; this field has widths {', '.join(map(str, widths))}")
+    return widths.index(width)
+
+
 @torch.no_grad()
-def render_field(saved: SavedField, size: int | None = None) -> torch.Tensor:
+def render_field(saved: SavedField, size: int | None = None, width: int | None = None,
+                 residual: bool = False) -> torch.Tensor:
     """Evaluate a saved field on a grid whose longer side is ``size`` (default: the trained size).
 
-    Returns values in [-1, 1] shaped (H, W, C) for images or (N, C) for curves.
+    For a streamable field, ``width`` picks the sub-network (default: the widest) and ``residual`` returns
+    what that width's stage added (its output minus the previous width's; the first stage's output itself).
+    Returns values in [-1, 1] (residuals in [-2, 2]) shaped (H, W, C) for images or (N, C) for curves.
     """
+    stage = stage_of_width(saved, width)
+    if residual and stage is None:
+        raise CheckpointError("--residual needs a streamable field")
     signal = saved.meta.get("signal", {})
     shape = tuple(signal.get("shape", ()))
     if not shape:
@@ -94,12 +131,17 @@ def render_field(saved: SavedField, size: int | None = None) -> torch.Tensor:
     device = next(saved.model.parameters()).device
     if signal.get("kind") == "curve":
         n = int(size or shape[0])
-        coords = grid_coords((n,), (1.0,))
-        return evaluate_in_chunks(saved.model, coords.to(device)).cpu().reshape(n, -1)
-    h, w = shape
-    if size:
-        scale = size / max(h, w)
-        h, w = max(1, round(h * scale)), max(1, round(w * scale))
-    extent = tuple(signal.get("extent") or image_extent(h, w))
-    coords = grid_coords((h, w), extent)
-    return evaluate_in_chunks(saved.model, coords.to(device)).cpu().reshape(h, w, -1)
+        coords, layout = grid_coords((n,), (1.0,)), (n, -1)
+    else:
+        h, w = shape
+        if size:
+            scale = size / max(h, w)
+            h, w = max(1, round(h * scale)), max(1, round(w * scale))
+        extent = tuple(signal.get("extent") or image_extent(h, w))
+        coords, layout = grid_coords((h, w), extent), (h, w, -1)
+    coords = coords.to(device)
+    if stage is None:
+        return evaluate_in_chunks(saved.model, coords).cpu().reshape(layout)
+    outputs = evaluate_widths_in_chunks(saved.model, coords, stage)
+    values = outputs[stage] - outputs[stage - 1] if residual and stage > 0 else outputs[stage]
+    return values.cpu().reshape(layout)

@@ -69,3 +69,26 @@ class FourierFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         return f"frequencies={self.B.shape[0]}, sigma={self.sigma}"
+
+
+ACTIVATIONS = ("sine", "finer")
+"""Periodic activations a block-structured field (the streamable one) can use."""
+
+
+class BlockActivation:
+    """``act(inp @ W.T + b)`` for one weight block: the affine map and the activation in one call.
+
+    'sine': sin(w0 z) (SIREN), with w0 folded into the matmul. 'finer': FINER++'s variable-periodic sine
+    sin(w0 (|z| + 1) z), where the factor |z| + 1 is treated as a constant in backward (as its reference does).
+    """
+
+    def __init__(self, name: str, w0: float):
+        if name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+        self.name, self.w0 = name, float(w0)
+
+    def __call__(self, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        if self.name == "sine":
+            return torch.sin(torch.addmm(bias, inp, weight.t(), beta=self.w0, alpha=self.w0))
+        z = torch.addmm(bias, inp, weight.t())
+        return torch.sin(self.w0 * (z.abs().detach() + 1.0) * z)

@@ -54,3 +54,32 @@ def log_spectrum(values: np.ndarray) -> np.ndarray:
         v = v.mean(axis=2)
     magnitude = np.abs(np.fft.fftshift(np.fft.fft2(v - v.mean())))
     return np.log1p(magnitude).astype(np.float32)
+
+
+def radial_power_spectrum(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies in cycles per sample, mean power) of an image's 2D spectrum averaged over rings of
+    equal radius (channels averaged, mean removed), or of a curve's 1D spectrum; 0 < f <= 0.5.
+
+    Power is |FFT|^2 / number of samples, so that Parseval makes it comparable across sizes.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 3:
+        v = v.mean(axis=2)
+    v = v - v.mean()
+    if v.ndim == 1:
+        power = np.abs(np.fft.rfft(v)) ** 2 / v.size
+        frequencies = np.fft.rfftfreq(v.size)
+        return frequencies[1:].astype(np.float32), power[1:].astype(np.float32)
+    h, w = v.shape
+    power = np.abs(np.fft.fft2(v)) ** 2 / v.size
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    radius = np.sqrt(fx * fx + fy * fy)
+    step = 1.0 / max(h, w)
+    bins = np.rint(radius / step).astype(np.int64)
+    top = int(round(0.5 / step))
+    inside = (bins >= 1) & (bins <= top)
+    sums = np.bincount(bins[inside], weights=power[inside], minlength=top + 1)
+    counts = np.bincount(bins[inside], minlength=top + 1)
+    used = counts[1:] > 0
+    frequencies = (np.arange(1, top + 1) * step)[used]
+    return frequencies.astype(np.float32), (sums[1:][used] / counts[1:][used]).astype(np.float32)

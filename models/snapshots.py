@@ -15,8 +15,11 @@ import numpy as np
 import torch
 
 from .fields import evaluate_in_chunks
+from .growth import StageInfo
 from .metrics import log_spectrum, psnr
 from .signals import Signal
+from .streamable import evaluate_widths_in_chunks
+from .width_views import WidthCache, WidthView
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class RunSnapshot:
     """(K, 2): step, PSNR."""
     loss_history: np.ndarray
     """(K, 2): step, training loss."""
+    stages: StageInfo | None = None
+    """For a growing (streamable) field: its stages; None otherwise."""
+    widths: tuple[WidthView, ...] = ()
+    """For a growing field: every allocated width, ready for the width slider."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class RunState:
     prediction: torch.Tensor | None
     loss: float
     loss_history: np.ndarray
+    stages: StageInfo | None = None
 
 
 @dataclass
@@ -139,6 +147,7 @@ class SnapshotRenderer:
         self._pending: RenderRequest | None = None
         self._stopped = False
         self._psnr: dict[tuple[int, int], list[tuple[int, float]]] = {}
+        self._widths = WidthCache(signal)
         self._thread = threading.Thread(target=self._main, name="fieldlab-snapshots", daemon=True)
         self._thread.start()
 
@@ -178,24 +187,46 @@ class SnapshotRenderer:
     def _render(self, request: RenderRequest) -> Snapshot:
         for key in [k for k in self._psnr if k[0] != request.generation]:
             del self._psnr[key]
+        self._widths.forget_other_generations(request.generation)
         runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
         return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
                         self.signal, self.target, self.target_spectrum, runs, request.message, request.error)
 
     def _render_run(self, generation: int, index: int, run: RunState) -> RunSnapshot:
-        prediction = run.prediction
-        if prediction is None:
-            run.evaluator.load_state_dict(run.weights)
-            prediction = evaluate_in_chunks(run.evaluator, run.coords)
-        reconstruction = self.signal.as_display(prediction)
+        widths: tuple[WidthView, ...] = ()
+        if run.stages is not None:
+            widths = self._render_widths(generation, index, run)
+            prediction, value = None, widths[run.stages.stage].psnr
+            reconstruction = widths[run.stages.stage].reconstruction
+        else:
+            prediction = run.prediction
+            if prediction is None:
+                run.evaluator.load_state_dict(run.weights)
+                prediction = evaluate_in_chunks(run.evaluator, run.coords)
+            reconstruction = self.signal.as_display(prediction)
+            value = psnr(reconstruction, self.target)
         error = np.abs(reconstruction - self.target)
         if error.ndim == 3:
             error = error.mean(axis=2)
-        value = psnr(reconstruction, self.target)
         history = self._psnr.setdefault((generation, index), [])
         while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
             history.pop()
         history.append((run.step, value))
         return RunSnapshot(run.label, run.params, run.step, readonly(reconstruction), readonly(error),
                            readonly(log_spectrum(reconstruction)), value, run.loss,
-                           readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history))
+                           readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history),
+                           run.stages, widths)
+
+    def _render_widths(self, generation: int, index: int, run: RunState) -> tuple[WidthView, ...]:
+        """Every allocated width; trained ones come from the cache, and with a fresh full-batch prediction
+        of the stage in training nothing needs evaluating at all."""
+        info = run.stages
+        outputs = None
+        if run.prediction is not None:
+            frozen = self._widths.cached_outputs(generation, index, info)
+            if frozen is not None:
+                outputs = [*frozen, run.prediction]
+        if outputs is None:
+            run.evaluator.load_state_dict(run.weights)
+            outputs = evaluate_widths_in_chunks(run.evaluator, run.coords)
+        return self._widths.render(generation, index, info, outputs, run.step)

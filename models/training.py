@@ -11,7 +11,7 @@ import copy
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -81,21 +81,26 @@ class Trainer:
 
     def __init__(self, signal: Signal, field_config: FieldConfig, train_config: TrainConfig):
         if field_config.in_features != signal.in_features or field_config.out_features != signal.channels:
-            field_config = FieldConfig(**{**field_config.to_dict(), "in_features": signal.in_features,
-                                          "out_features": signal.channels})
+            field_config = replace(field_config, in_features=signal.in_features, out_features=signal.channels)
         self.signal = signal
         self.field_config = field_config
         self.train_config = train_config
         self.device = select_device(train_config.device)
-        self.model = build_field(field_config).to(self.device)
-        self.params = count_parameters(self.model)
+        self.lr = train_config.lr
+        """Current learning rate (changed live by set_lr)."""
         self.coords = signal.coords.to(self.device)
         self.targets = signal.values.to(self.device)
         n = self.coords.shape[0]
         self.batch_size = n if train_config.batch_size in (0, None) or train_config.batch_size >= n else train_config.batch_size
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
+        self.model = self._build_model().to(self.device)
+        self.params = count_parameters(self.model)
+        self.optimizer = self._build_optimizer()
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
         self.step_count = 0
+        self.step_limit: int | None = None
+        """Steps after which step() does nothing more (None: no limit)."""
+        self.finished = False
+        """True once step_limit is reached (a growing field: once its last stage is trained)."""
         self.seconds = 0.0
         """Wall time spent inside step() (what a saved run reports as its training time)."""
         self.loss_steps: list[int] = []
@@ -107,6 +112,16 @@ class Trainer:
         self._reference_loss: float | None = None
         self._good_state = self._capture_state()
 
+    def _build_model(self) -> torch.nn.Module:
+        return build_field(self.field_config)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+    def stage_info(self):
+        """Growth stages of the field (see models/growth.py); None for a field that does not grow."""
+        return None
+
     @property
     def full_batch(self) -> bool:
         return self.batch_size == self.coords.shape[0]
@@ -114,17 +129,23 @@ class Trainer:
     def set_lr(self, lr: float) -> None:
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError(f"learning rate must be a positive number, got {lr}")
+        self.lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def _batch_index(self) -> torch.Tensor | None:
+        """Rows of this step's minibatch, or None for the full signal."""
+        if self.full_batch:
+            return None
+        return torch.randint(0, self.coords.shape[0], (self.batch_size,), device=self.device, generator=self.generator)
+
     def step(self) -> None:
         """One Adam update on the full signal or a fresh random minibatch."""
+        if self.finished:
+            return
         started = time.perf_counter()
-        if self.full_batch:
-            coords, targets = self.coords, self.targets
-        else:
-            index = torch.randint(0, self.coords.shape[0], (self.batch_size,), device=self.device, generator=self.generator)
-            coords, targets = self.coords[index], self.targets[index]
+        index = self._batch_index()
+        coords, targets = (self.coords, self.targets) if index is None else (self.coords[index], self.targets[index])
         prediction = self.model(coords)
         loss = torch.mean((prediction - targets) ** 2)
         self.optimizer.zero_grad(set_to_none=True)
@@ -135,6 +156,8 @@ class Trainer:
         self._pending_losses.append(loss.detach())
         self.step_count += 1
         self.seconds += time.perf_counter() - started
+        if self.step_limit is not None and self.step_count >= self.step_limit:
+            self.finished = True
 
     def flush(self) -> None:
         """Move pending losses to the history; on a NaN or exploding loss restore the last good state.

@@ -54,7 +54,9 @@ class TrainingWorker:
         self._generation = 0
         self._trainers: list[tuple[str, Trainer]] = []
         self._evaluators: list = []
+        self._structures: list = []
         self._rate = 0.0
+        self._announced_finish = False
 
     # -- the caller's side: every method below only enqueues -------------------------------------------
     def start(self) -> "TrainingWorker":
@@ -129,6 +131,8 @@ class TrainingWorker:
                 pending_steps = max(0, pending_steps - 1)
                 if self._max_steps is not None and self._trainers[0][1].step_count >= self._max_steps:
                     self._running, pending_steps = False, 0
+                if all(trainer.finished for _, trainer in self._trainers):
+                    self._running, pending_steps = False, 0
             except Exception as exc:  # anything in a step must not kill the session
                 self._running, pending_steps = False, 0
                 error = _describe(exc)
@@ -138,12 +142,20 @@ class TrainingWorker:
             if now - last_publish >= interval or (not self._running and not pending_steps) or error:
                 self._rate = window_steps / (now - window_start) if now > window_start else 0.0
                 window_start, window_steps = now, 0
-                self._publish(error=error)
+                self._publish(message=self._finish_message(), error=error)
                 last_publish = now
+
+    def _finish_message(self) -> str:
+        finished = bool(self._trainers) and all(trainer.finished for _, trainer in self._trainers)
+        if finished and not self._announced_finish:
+            self._announced_finish = True
+            return "training finished" + (": every stage is trained" if self._trainers[0][1].stage_info() else "")
+        self._announced_finish = finished
+        return ""
 
     def _apply(self, command: _Command, pending_steps: int) -> int:
         if command.name == "play":
-            self._running = bool(self._trainers)
+            self._running = bool(self._trainers) and not all(trainer.finished for _, trainer in self._trainers)
         elif command.name == "pause":
             self._running = False
             self._publish()
@@ -171,9 +183,11 @@ class TrainingWorker:
         try:
             self._trainers = list(self._factory())
             self._evaluators = [copy.deepcopy(trainer.model).eval() for _, trainer in self._trainers]
+            self._structures = [_structure(trainer) for _, trainer in self._trainers]
+            self._announced_finish = False
             self._publish(message=message)
         except Exception as exc:
-            self._trainers, self._evaluators = [], []
+            self._trainers, self._evaluators, self._structures = [], [], []
             self._running = False
             self._publish(error=f"could not build the model: {_describe(exc)}")
 
@@ -187,6 +201,10 @@ class TrainingWorker:
                 self._running = False
                 diverged.append(f"{label}: {exc}" if len(self._trainers) > 1 else str(exc))
         message = "; ".join(m for m in (message, *diverged) if m)
+        for i, (_, trainer) in enumerate(self._trainers):
+            if _structure(trainer) != self._structures[i]:  # the field grew: the renderer needs its new shape
+                self._evaluators[i] = copy.deepcopy(trainer.model).eval()
+                self._structures[i] = _structure(trainer)
         runs = [self._run_state(label, trainer, evaluator)
                 for (label, trainer), evaluator in zip(self._trainers, self._evaluators)]
         device = str(self._trainers[0][1].device) if self._trainers else "-"
@@ -196,16 +214,25 @@ class TrainingWorker:
 
     @staticmethod
     def _run_state(label: str, trainer: Trainer, evaluator) -> RunState:
+        stages = trainer.stage_info()
         cached = trainer.fresh_full_batch_prediction()
+        if stages is not None and stages.states[stages.stage] != "training":
+            cached = None  # a trained width is rendered (and cached) from its final weights
         if cached is not None:
             step, prediction, weights = cached[0], cached[1], None
         else:
             step, prediction = trainer.step_count, None
+        if cached is None or stages is not None:  # a growing field may need its other widths evaluated
             weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         loss = trainer.loss_values[-1] if trainer.loss_values else float("nan")
         history = np.column_stack([np.asarray(trainer.loss_steps, dtype=np.float64),
                                    np.asarray(trainer.loss_values, dtype=np.float64)])
-        return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history)
+        return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history, stages)
+
+
+def _structure(trainer: Trainer) -> int:
+    info = trainer.stage_info()
+    return info.structure if info is not None else 0
 
 
 def _describe(exc: BaseException) -> str:

@@ -67,11 +67,33 @@ def test_meta_document(saved):
     folder, _, config = saved
     with open(os.path.join(folder, META_FILE), encoding="utf-8") as handle:
         document = json.load(handle)
-    assert document["format"] == "fieldlab.field" and document["version"] == 1
+    assert document["format"] == "fieldlab.field" and document["version"] == 2
+    assert document["architecture"] == "mlp"
     assert document["field"] == config.to_dict()
     assert document["signal"] == IMAGE_META
     assert document["metrics"] == {"psnr": 20.5}
     assert load_field(folder).meta["signal"] == IMAGE_META
+
+
+def test_version_1_documents_still_load(saved):
+    """Version 1 had no 'architecture' key: such files are coordinate MLPs and keep loading."""
+    folder, model, _ = saved
+    _edit_meta(folder, version=1)
+    path = os.path.join(folder, META_FILE)
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    del document["architecture"]
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+    loaded = load_field(folder)
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_unknown_architecture(saved):
+    folder, _, _ = saved
+    _edit_meta(folder, architecture="transformer")
+    _one_line_error(folder, "unknown architecture")
 
 
 def test_no_pickle_in_checkpoint(saved):
