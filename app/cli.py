@@ -22,14 +22,16 @@ examples:
   fieldlab gui --signal astronaut --model fourier
   fieldlab fit --signal camera --model siren --steps 500 --out runs/cam
   fieldlab render runs/cam --out cam_1024.png --size 1024
+  fieldlab fit --signal camera --model streamable --widths 16,32,64,128 --stage-steps 300 --out runs/grow
+  fieldlab render runs/grow --width 32 --residual --out residual_32.png
 """
 
 
 def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--signal", default=DEFAULT_SIGNAL if for_gui else None, required=not for_gui,
                         help="sample name or image file" + (f" (default {DEFAULT_SIGNAL})" if for_gui else ""))
-    parser.add_argument("--model", choices=("relu", "fourier", "siren"), default=DEFAULT_FIELD.kind,
-                        help=f"network kind (default {DEFAULT_FIELD.kind})")
+    parser.add_argument("--model", choices=("relu", "fourier", "siren", "streamable"), default=DEFAULT_FIELD.kind,
+                        help=f"network kind (default {DEFAULT_FIELD.kind}); streamable: a SIREN grown through --widths")
     parser.add_argument("--width", type=int, default=DEFAULT_FIELD.width, help=f"hidden units per layer (default {DEFAULT_FIELD.width})")
     parser.add_argument("--depth", type=int, default=DEFAULT_FIELD.depth, help=f"hidden layers (default {DEFAULT_FIELD.depth})")
     parser.add_argument("--w0", type=float, default=DEFAULT_FIELD.w0, help=f"SIREN frequency factor (default {DEFAULT_FIELD.w0:g})")
@@ -41,6 +43,19 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
                         help=f"coordinates per step, 0 = full signal (default {DEFAULT_TRAIN.batch_size})")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and minibatches (default 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
+    growth = parser.add_argument_group("streamable growth (--model streamable)")
+    growth.add_argument("--widths", default="16,32,64,128", help="stage widths, strictly increasing (default 16,32,64,128)")
+    growth.add_argument("--stage-steps", type=int, default=300, help="steps per stage (default 300)")
+    growth.add_argument("--growth-mode", choices=("progressive", "slimmable"), default="progressive",
+                        help="progressive: earlier stages frozen (the paper's method); slimmable: all widths every step")
+    growth.add_argument("--plateau", action="store_true", help="end a stage early when its loss stops improving")
+    growth.add_argument("--spatial", action="store_true",
+                        help="spatial growing: stage k learns the first (k+1)/K of the columns, zero elsewhere")
+    growth.add_argument("--activation", choices=("sine", "finer"), default="sine",
+                        help="sine (SIREN) or finer (FINER++ variable-periodic sine)")
+    growth.add_argument("--stage-bias-ranges", default="", metavar="LO:HI,...",
+                        help="per stage, the range of the new units' first-layer biases, e.g. ',1:2,2:3,3:4' "
+                             "(empty entry: default init); the FINER++ streamable variant")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the app (the default)", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_arguments(gui, for_gui=True)
-    gui.add_argument("--preset", choices=("image", "spectral-bias"), default="image",
-                     help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side")
+    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth"), default="image",
+                     help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side; "
+                          "growth: the spectral growth lab (same as --model streamable)")
+    gui.add_argument("--baseline", action="store_true",
+                     help="growth: also train separate SIRENs of matched parameter counts")
     gui.add_argument("--paused", action="store_true", help="open without starting training")
     gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")
     gui.add_argument("--screenshot-after", type=float, default=20.0, metavar="SECONDS",
@@ -64,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="train a field headless and save it", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_arguments(fit, for_gui=False)
-    fit.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    fit.add_argument("--steps", type=int, default=1000,
+                     help="optimisation steps (default 1000; --model streamable trains --stage-steps per stage instead)")
     fit.add_argument("--out", required=True, help="output folder: metrics.json, reconstruction.png, field.safetensors, field.json")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -72,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("folder", help="a folder written by 'fieldlab fit'")
     render.add_argument("--out", required=True, help="PNG file to write")
     render.add_argument("--size", type=int, default=None, help="longer side in px (default: the trained size)")
+    render.add_argument("--width", type=int, default=None, help="streamable field: the stage width to render (default: widest)")
+    render.add_argument("--residual", action="store_true",
+                        help="streamable field: render what the width's stage added (diverging colours, white = 0)")
     return parser
 
 
@@ -125,13 +147,51 @@ def configs_from_args(args):
 
     try:
         select_device(args.device)
-        field = FieldConfig(kind=args.model, width=args.width, depth=args.depth, w0=args.w0,
+        kind = "siren" if args.model == "streamable" else args.model
+        field = FieldConfig(kind=kind, width=args.width, depth=args.depth, w0=args.w0,
                             fourier_sigma=args.sigma, seed=args.seed)
-        lr = args.lr if args.lr is not None else default_lr(args.model)
+        lr = args.lr if args.lr is not None else default_lr(kind)
         train = TrainConfig(lr=lr, batch_size=args.batch, seed=args.seed, device=args.device)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
     return field, train
+
+
+def growth_scene_from_args(args, field, train):
+    """The 'growth' Scene described by the streamable options."""
+    from models.growth import GrowthConfig
+    from models.scenes import Scene
+
+    try:
+        widths = tuple(int(w) for w in args.widths.split(",") if w.strip())
+    except ValueError:
+        raise UserFacingError(f"--widths {args.widths!r}: expected comma-separated integers such as 16,32,64") from None
+    try:
+        ranges = parse_bias_ranges(args.stage_bias_ranges)
+        growth = GrowthConfig(stage_steps=args.stage_steps, mode=args.growth_mode, plateau=args.plateau,
+                              spatial=args.spatial)
+        return Scene(field=field, train=train, preset="growth", widths=widths, growth=growth,
+                     activation=args.activation, stage_bias_ranges=ranges)
+    except ValueError as exc:
+        raise UserFacingError(str(exc)) from None
+
+
+def parse_bias_ranges(text: str) -> tuple:
+    """'lo:hi' per stage, comma-separated; an empty entry keeps the default bias init."""
+    if not text.strip():
+        return ()
+    ranges = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            ranges.append(None)
+            continue
+        try:
+            lo, hi = (float(v) for v in entry.split(":"))
+        except ValueError:
+            raise ValueError(f"stage bias range {entry!r}: expected LO:HI such as 2:3") from None
+        ranges.append((lo, hi))
+    return tuple(ranges)
 
 
 def load_signal_or_fail(source: str, size: int):
@@ -155,20 +215,26 @@ def _fit(args) -> int:
         raise UserFacingError(f"--out {args.out}: exists and is not a folder")
     signal = load_signal_or_fail(args.signal, args.size)
     field_config, train_config = configs_from_args(args)
+    scene = growth_scene_from_args(args, field_config, train_config) if args.model == "streamable" else None
     configure_cpu_threads(leave_one_for_gui=False)
     try:
-        trainer = Trainer(signal, field_config, train_config)
+        trainer = scene.build(signal)[0][1] if scene else Trainer(signal, field_config, train_config)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
     if signal.note and not args.quiet:
         print(f"fieldlab: {signal.name}: {signal.note}", file=sys.stderr)
-    progress = Progress(args.steps, enabled=not args.quiet and sys.stderr.isatty())
+    total = args.steps
+    if scene is not None:
+        total = scene.growth.stage_steps * len(scene.widths)
+    progress = Progress(total, enabled=not args.quiet and sys.stderr.isatty())
     started = time.perf_counter()
     warning = ""
-    eval_every = max(1, args.steps // 100)
-    for step in range(args.steps):
+    eval_every = max(1, total // 100)
+    for step in range(total):
+        if trainer.finished:  # a plateaued growth ends early
+            break
         trainer.step()
-        if (step + 1) % eval_every == 0 or step + 1 == args.steps:
+        if (step + 1) % eval_every == 0 or step + 1 == total or trainer.finished:
             try:
                 trainer.flush()
             except TrainingDiverged as exc:
@@ -187,12 +253,15 @@ def _fit(args) -> int:
     print(f"fieldlab: {signal.name}: {args.model} {metrics['params']} params, {metrics['steps']} steps in "
           f"{seconds:.1f} s: PSNR {metrics['psnr']:.2f} dB" + (f", SSIM {metrics['ssim']:.4f}" if metrics.get("ssim") is not None else "")
           + f" -> {args.out}")
+    for entry in metrics.get("per_width", []):
+        print(f"  width {entry['width']:>4}: {entry['params']:>7} params  PSNR {entry['psnr']:.2f} dB"
+              + (f"  SSIM {entry['ssim']:.4f}" if entry.get("ssim") is not None else "") + f"  ({entry['state']})")
     return 0
 
 
 def _render(args) -> int:
     from models.checkpoint import CheckpointError, load_field, render_field
-    from .headless import write_png
+    from .headless import write_png, write_residual_png
 
     try:
         saved = load_field(args.folder)
@@ -202,13 +271,21 @@ def _render(args) -> int:
         raise UserFacingError(f"--size must be at least 2, got {args.size}")
     if os.path.splitext(args.out)[1].lower() != ".png":
         raise UserFacingError(f"--out {args.out}: must be a .png file")
-    values = render_field(saved, args.size)
-    kind = saved.meta.get("signal", {}).get("kind")
     try:
-        write_png(args.out, ((values.numpy() + 1.0) * 0.5).clip(0, 1), curve=kind == "curve")
+        values = render_field(saved, args.size, width=args.width, residual=args.residual)
+    except CheckpointError as exc:
+        raise UserFacingError(str(exc)) from None
+    kind = saved.meta.get("signal", {}).get("kind")
+    scale = ""
+    try:
+        if args.residual:
+            scale = write_residual_png(args.out, values.numpy() * 0.5, curve=kind == "curve")
+        else:
+            write_png(args.out, ((values.numpy() + 1.0) * 0.5).clip(0, 1), curve=kind == "curve")
     except OSError as exc:
         raise UserFacingError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    print(f"fieldlab: rendered {args.folder} -> {args.out}")
+    what = f" at width {args.width}" if args.width is not None else ""
+    print(f"fieldlab: rendered {'the residual of ' if args.residual else ''}{args.folder}{what} -> {args.out}{scale}")
     return 0
 
 

@@ -6,16 +6,19 @@ that into worker commands.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from PySide6 import QtCore, QtWidgets
 
 from models.fields import FieldConfig
+from models.growth import GrowthConfig
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, default_lr
 from models.signals import CURVE_SIGNALS, SAMPLE_IMAGES
 from models.training import TrainConfig
 
-PRESET_ITEMS = (("Single field", "image"), ("Spectral bias: ReLU vs Fourier vs SIREN", "spectral-bias"))
+PRESET_ITEMS = (("Single field", "image"), ("Spectral bias: ReLU vs Fourier vs SIREN", "spectral-bias"),
+                ("Spectral growth: streamable SIREN", "growth"))
 MODEL_ITEMS = (("SIREN", "siren"), ("ReLU MLP", "relu"), ("Fourier-feature MLP", "fourier"))
 LR_CHOICES = ("1e-5", "3e-5", "1e-4", "3e-4", "1e-3", "3e-3", "1e-2")
 
@@ -39,6 +42,10 @@ class ControlPanel(QtWidgets.QWidget):
     playToggled = QtCore.Signal(bool)
     stepRequested = QtCore.Signal()
     resetRequested = QtCore.Signal()
+    growNowRequested = QtCore.Signal()
+    """End the stage in training now and start the next one."""
+    addStageRequested = QtCore.Signal(int)
+    """Plan one more stage of this width (training resumes if everything was trained)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -103,6 +110,8 @@ class ControlPanel(QtWidgets.QWidget):
         train_form.addRow("Seed", self.seed)
         train_form.addRow("Device", self.device)
         layout.addWidget(train_box)
+        self.growth_box = self._build_growth_box()
+        layout.addWidget(self.growth_box)
 
         buttons = QtWidgets.QHBoxLayout()
         style = self.style()
@@ -136,13 +145,80 @@ class ControlPanel(QtWidgets.QWidget):
         self._last_lr = DEFAULT_TRAIN.lr
         self._update_enabled()
 
+    def _build_growth_box(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Spectral growth")
+        form = QtWidgets.QFormLayout(box)
+        self.widths = QtWidgets.QLineEdit("16, 32, 64, 128")
+        self.widths.setToolTip("Hidden width after each stage, strictly increasing; every one stays an exact sub-network")
+        self.stage_steps = QtWidgets.QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=300)
+        self.stage_steps.setToolTip("Optimisation steps per stage")
+        self.growth_mode = QtWidgets.QComboBox()
+        self.growth_mode.addItem("progressive (freeze earlier stages)", "progressive")
+        self.growth_mode.addItem("slimmable (all widths every step)", "slimmable")
+        self.plateau = QtWidgets.QCheckBox("end a stage when it plateaus")
+        self.plateau.setToolTip("A stage also ends when its loss improved by less than 1% over 50 steps")
+        self.spatial = QtWidgets.QCheckBox("spatial growing (columns)")
+        self.spatial.setToolTip("Stage k learns the first (k+1)/K of the columns and zero elsewhere (paper Eq. 2)")
+        self.activation = QtWidgets.QComboBox()
+        self.activation.addItem("SIREN sine", "sine")
+        self.activation.addItem("FINER++ sine", "finer")
+        self.bias_ranges = QtWidgets.QLineEdit()
+        self.bias_ranges.setPlaceholderText("e.g. , 1:2, 2:3, 3:4")
+        self.bias_ranges.setToolTip("Per stage, LO:HI: the new units' first-layer biases come from U(-HI,-LO) ∪ U(LO,HI) "
+                                    "(FINER++ §5.4; larger ranges select higher frequencies). Empty entry: default.")
+        self.baseline = QtWidgets.QCheckBox("compare with separate SIRENs")
+        self.baseline.setToolTip("Also train independent SIRENs matching each width's parameter count (the paper's "
+                                 "'individual'), each for as many steps as that width had: slower")
+        self.grow_now = QtWidgets.QPushButton("Grow now")
+        self.grow_now.setToolTip("End the stage in training and start the next one")
+        self.add_stage = QtWidgets.QPushButton("Add stage")
+        self.add_stage.setToolTip("Plan one more stage, twice as wide as the widest; training resumes")
+        form.addRow("Widths", self.widths)
+        form.addRow("Steps per stage", self.stage_steps)
+        form.addRow("Training", self.growth_mode)
+        form.addRow("", self.plateau)
+        form.addRow("", self.spatial)
+        form.addRow("Activation", self.activation)
+        form.addRow("Stage bias ranges", self.bias_ranges)
+        form.addRow("", self.baseline)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.grow_now)
+        row.addWidget(self.add_stage)
+        form.addRow(row)
+        for widget in (self.growth_mode, self.activation):
+            widget.currentIndexChanged.connect(self._changed)
+        for widget in (self.plateau, self.spatial, self.baseline):
+            widget.toggled.connect(self._changed)
+        self.stage_steps.valueChanged.connect(self._changed)
+        for edit in (self.widths, self.bias_ranges):
+            edit.editingFinished.connect(self._growth_text_finished)
+        self.grow_now.clicked.connect(self.growNowRequested)
+        self.add_stage.clicked.connect(self._add_stage_clicked)
+        self._last_growth_text = (self.widths.text(), self.bias_ranges.text())
+        return box
+
     # -- reading the panel -------------------------------------------------------------------------
     def scene(self) -> Scene:
+        """The Scene the panel describes; ValueError with a readable message for invalid growth settings."""
         field = FieldConfig(kind=self.kind.currentData(), width=self.width_box.value(), depth=self.depth.value(),
                             w0=self.w0.value(), fourier_sigma=self.sigma.value(), seed=self.seed.value())
         train = TrainConfig(lr=self._last_lr, batch_size=self.batch.value(), seed=self.seed.value(),
                             device=self.device.currentText())
-        return Scene(field=field, train=train, preset=self.preset.currentData(), lr_override=False)
+        preset = self.preset.currentData()
+        if preset != "growth":
+            return Scene(field=field, train=train, preset=preset, lr_override=False)
+        from .cli import parse_bias_ranges
+
+        try:
+            widths = tuple(int(w) for w in self.widths.text().replace(" ", "").split(",") if w)
+        except ValueError:
+            raise ValueError(f"widths {self.widths.text()!r}: expected comma-separated integers such as 16, 32, 64") from None
+        growth = GrowthConfig(stage_steps=self.stage_steps.value(), mode=self.growth_mode.currentData(),
+                              plateau=self.plateau.isChecked(), spatial=self.spatial.isChecked())
+        return Scene(field=replace(field, kind="siren"), train=train, preset="growth", lr_override=False, widths=widths,
+                     growth=growth, activation=self.activation.currentData(),
+                     stage_bias_ranges=parse_bias_ranges(self.bias_ranges.text()),
+                     baseline=self.baseline.isChecked() and not self.spatial.isChecked())
 
     def working_size(self) -> int:
         return self.size.value()
@@ -180,6 +256,18 @@ class ControlPanel(QtWidgets.QWidget):
         self._last_size = size
         self._last_lr = scene.train.lr
         self.lr.setCurrentText(_format_lr(scene.train.lr))
+        growth_widgets = (self.widths, self.stage_steps, self.growth_mode, self.plateau, self.spatial, self.activation,
+                          self.bias_ranges, self.baseline)
+        blockers += [QtCore.QSignalBlocker(w) for w in growth_widgets]
+        self.widths.setText(", ".join(map(str, scene.widths)))
+        self.stage_steps.setValue(scene.growth.stage_steps)
+        self.growth_mode.setCurrentIndex(max(0, self.growth_mode.findData(scene.growth.mode)))
+        self.plateau.setChecked(scene.growth.plateau)
+        self.spatial.setChecked(scene.growth.spatial)
+        self.activation.setCurrentIndex(max(0, self.activation.findData(scene.activation)))
+        self.bias_ranges.setText(", ".join("" if r is None else f"{r[0]:g}:{r[1]:g}" for r in scene.stage_bias_ranges))
+        self.baseline.setChecked(scene.baseline)
+        self._last_growth_text = (self.widths.text(), self.bias_ranges.text())
         del blockers
         self._update_enabled()
 
@@ -194,10 +282,35 @@ class ControlPanel(QtWidgets.QWidget):
 
     def _update_enabled(self) -> None:
         comparison = self.preset.currentData() == "spectral-bias"
+        growth = self.preset.currentData() == "growth"
         kind = self.kind.currentData()
-        self.kind.setEnabled(not comparison)
-        self.w0.setEnabled(comparison or kind == "siren")
+        self.kind.setEnabled(not comparison and not growth)
+        self.width_box.setEnabled(not growth)
+        self.w0.setEnabled(comparison or growth or kind == "siren")
         self.sigma.setEnabled(comparison or kind == "fourier")
+        self.growth_box.setVisible(growth)
+        progressive = self.growth_mode.currentData() == "progressive"
+        self.plateau.setEnabled(progressive)
+        self.add_stage.setEnabled(progressive)
+        self.baseline.setEnabled(not self.spatial.isChecked())
+        self.bias_ranges.setEnabled(True)
+
+    def _growth_text_finished(self) -> None:
+        text = (self.widths.text(), self.bias_ranges.text())
+        if text != self._last_growth_text:
+            self._last_growth_text = text
+            self._changed()
+
+    def _add_stage_clicked(self) -> None:
+        try:
+            widths = [int(w) for w in self.widths.text().replace(" ", "").split(",") if w]
+        except ValueError:
+            return
+        width = 2 * widths[-1] if widths else 16
+        with QtCore.QSignalBlocker(self.widths):
+            self.widths.setText(", ".join(map(str, [*widths, width])))
+        self._last_growth_text = (self.widths.text(), self.bias_ranges.text())
+        self.addStageRequested.emit(width)
 
     def _size_finished(self) -> None:
         if self.size.value() != self._last_size:

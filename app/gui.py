@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal as os_signal
 import sys
+from dataclasses import replace
 
 from .cli import UserFacingError, configs_from_args, load_signal_or_fail
 
@@ -14,12 +15,16 @@ def run_gui(args) -> int:
     from models.scenes import Scene
     from models.training import configure_cpu_threads
 
+    from .cli import growth_scene_from_args
     from .main_window import MainWindow
 
     signal = load_signal_or_fail(args.signal, args.size)
     field, train = configs_from_args(args)
     try:
-        scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
+        if args.preset == "growth" or args.model == "streamable":
+            scene = replace(growth_scene_from_args(args, field, train), baseline=args.baseline)
+        else:
+            scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
     configure_cpu_threads(leave_one_for_gui=True)

@@ -6,6 +6,7 @@ import math
 import os
 
 import numpy as np
+import torch
 
 from models.checkpoint import save_field
 from models.metrics import ssim
@@ -24,6 +25,26 @@ def write_png(path: str, unit_values: np.ndarray, curve: bool = False) -> None:
     elif values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
     iio.imwrite(path, (np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def diverging_colors(values: np.ndarray, limit: float) -> np.ndarray:
+    """Blue (negative) - white (zero) - red (positive) RGB in [0, 1] for values in [-limit, limit]."""
+    t = np.clip(np.asarray(values, dtype=np.float32) / max(limit, 1e-12), -1.0, 1.0)[..., None]
+    white, red, blue = np.ones(3, np.float32), np.array([0.70, 0.09, 0.17], np.float32), np.array([0.13, 0.40, 0.67], np.float32)
+    return np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+
+
+def write_residual_png(path: str, residual: np.ndarray, curve: bool = False) -> str:
+    """Save a signed residual (display units) with a symmetric diverging colour map; returns the scale used."""
+    values = np.asarray(residual, dtype=np.float32)
+    if values.ndim == 3:
+        values = values.mean(axis=2)
+    limit = float(np.abs(values).max()) or 1.0
+    if curve:
+        write_png(path, 0.5 + 0.5 * values.reshape(-1) / limit, curve=True)
+    else:
+        write_png(path, diverging_colors(values, limit))
+    return f" (colour scale: +-{limit:.4g} of the value range)"
 
 
 def plot_curve(values: np.ndarray, height: int = 256) -> np.ndarray:
@@ -55,7 +76,7 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     ]
     metrics = {
         "signal": signal.name,
-        "model": trainer.field_config.kind,
+        "model": "streamable" if trainer.stage_info() is not None else trainer.field_config.kind,
         "psnr": _finite_or_none(value),
         "ssim": _finite_or_none(ssim(reconstruction, target)) if signal.kind == "image" else None,
         "params": trainer.params,
@@ -68,15 +89,55 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     }
     if signal.note:
         metrics["note"] = signal.note
+    info = trainer.stage_info()
+    if info is not None:
+        metrics.update(growth_metrics(trainer, info))
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "metrics.json"), "w", encoding="utf-8") as handle:
         json.dump(metrics, handle, indent=2)
     write_png(os.path.join(folder, "reconstruction.png"), reconstruction, curve=signal.kind == "curve")
     signal_meta = {"name": signal.name, "kind": signal.kind, "shape": list(signal.shape),
                    "channels": signal.channels, "extent": list(signal.extent)}
-    save_field(folder, trainer.model, trainer.field_config, signal_meta,
-               extra={"train": trainer.train_config.to_dict(), "metrics": {"psnr": metrics["psnr"], "steps": step}})
+    extra = {"train": trainer.train_config.to_dict(), "metrics": {"psnr": metrics["psnr"], "steps": step}}
+    if info is not None:
+        extra["growth"] = {"states": list(info.states), "stage_end_steps": list(info.stage_end_steps),
+                           "config": trainer.growth.to_dict()}
+        _write_width_images(folder, trainer)
+    save_field(folder, trainer.model, trainer.field_config, signal_meta, extra=extra)
     return metrics
+
+
+def growth_metrics(trainer, info) -> dict:
+    """'per_width': width, params, PSNR and SSIM of every trained or training width of a streamable field."""
+    signal = trainer.signal
+    outputs = trainer.predict_widths()
+    target = signal.target_display()
+    per_width = []
+    for k, output in enumerate(outputs):
+        reconstruction = signal.as_display(output)
+        columns = info.revealed[k]
+        part = (slice(None), slice(0, columns)) if signal.kind == "image" else (slice(0, columns),)
+        entry = {"width": info.widths[k], "params": info.params[k], "psnr": _finite_or_none(trainer.width_psnr(output, k)),
+                 "ssim": _finite_or_none(ssim(reconstruction[part], target[part])) if signal.kind == "image" else None,
+                 "state": info.states[k],
+                 "end_step": info.stage_end_steps[k] if k < len(info.stage_end_steps) else None}
+        if trainer.growth.spatial:
+            entry["revealed_columns"] = columns
+        per_width.append(entry)
+    return {"per_width": per_width, "growth": {**trainer.growth.to_dict(), "widths": list(info.widths)}}
+
+
+def _write_width_images(folder: str, trainer) -> None:
+    """width_W.png and residual_W.png for every allocated width (residuals with a symmetric colour map)."""
+    signal = trainer.signal
+    outputs = trainer.predict_widths()
+    curve = signal.kind == "curve"
+    for k, output in enumerate(outputs):
+        width = trainer.widths[k]
+        write_png(os.path.join(folder, f"width_{width}.png"), signal.as_display(output), curve=curve)
+        before = outputs[k - 1] if k else torch.zeros_like(output)
+        residual = ((output - before) * 0.5).mean(dim=1).cpu().numpy().reshape(signal.shape)
+        write_residual_png(os.path.join(folder, f"residual_{width}.png"), residual, curve=curve)
 
 
 def save_runs(folder: str, trainers: list[tuple[str, Trainer]]) -> str:

@@ -11,6 +11,7 @@ from models.signals import Signal
 from models.worker import Snapshot
 
 from .controls import ControlPanel
+from .growth_views import CurveGrowthView, GrowthLabView
 from .headless import save_runs
 from .session import LiveSession
 from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
@@ -31,9 +32,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.image_view = ImageLabView()
         self.comparison_view = ComparisonView()
         self.curve_view = CurveLabView()
+        self.growth_view = GrowthLabView()
+        self.curve_growth_view = CurveGrowthView()
         self.metrics = MetricsPlots()
         self.views = QtWidgets.QStackedWidget()
-        for view in (self.image_view, self.comparison_view, self.curve_view):
+        for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view):
             self.views.addWidget(view)
         self.note = QtWidgets.QLabel()
         self.note.setStyleSheet("background:#fff4c2; border:1px solid #e0c060; padding:4px;")
@@ -71,9 +74,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.playToggled.connect(self._play_toggled)
         self.controls.stepRequested.connect(self.step_once)
         self.controls.resetRequested.connect(self.reset)
+        self.controls.growNowRequested.connect(self.grow_now)
+        self.controls.addStageRequested.connect(self.add_stage)
         self.session.snapshotReady.connect(self.render_snapshot)
-        self.image_view.pixelReport.connect(lambda text: self.statusBar().showMessage(text) if text
-                                            else self.statusBar().clearMessage())
+        for view in (self.image_view, self.growth_view):
+            view.pixelReport.connect(lambda text: self.statusBar().showMessage(text) if text
+                                     else self.statusBar().clearMessage())
         self.session.signalLoaded.connect(self._signal_loaded)
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
 
@@ -114,12 +120,26 @@ class MainWindow(QtWidgets.QMainWindow):
         presets.addAction("Image: SIREN on the cameraman", lambda: self._preset("image", "siren"))
         presets.addAction("Spectral bias: ReLU vs Fourier vs SIREN", lambda: self._preset("spectral-bias", "siren"))
         presets.addAction("1D: sum of sinusoids", lambda: self._load_source("sinusoids"))
+        presets.addSeparator()
+        presets.addAction("Spectral growth: streamable SIREN, widths 16→128", self._preset_growth_image)
+        presets.addAction("Spectral growth in 1D: sinusoids, widths 10→40 (paper Fig. 5)", self._preset_growth_curve)
+        growth_menu = self.menuBar().addMenu("&Growth")
+        grow_action = growth_menu.addAction("Grow now (end the stage in training)", self.grow_now)
+        grow_action.setShortcut(QtGui.QKeySequence("Ctrl+G"))
+        narrower = growth_menu.addAction("Narrower width", lambda: self._step_width(-1))
+        narrower.setShortcut(QtGui.QKeySequence("["))
+        wider = growth_menu.addAction("Wider width", lambda: self._step_width(+1))
+        wider.setShortcut(QtGui.QKeySequence("]"))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("About FieldLab", self._about)
 
     # -- session lifecycle -----------------------------------------------------------------------------
     def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
-        if signal.kind == "curve":
+        if scene.preset == "growth":
+            self.views.setCurrentWidget(self.curve_growth_view if signal.kind == "curve" else self.growth_view)
+            current = self.views.currentWidget()
+            current.slider.follow.setChecked(True)
+        elif signal.kind == "curve":
             self.views.setCurrentWidget(self.curve_view)
         elif scene.preset == "spectral-bias":
             self.views.setCurrentWidget(self.comparison_view)
@@ -159,6 +179,61 @@ class MainWindow(QtWidgets.QMainWindow):
             self.session.worker.set_lr(lr)
             self.session.scene = self.controls.scene()
 
+    def grow_now(self) -> None:
+        """End the stage in training (growth lab); the next planned stage starts from the next step."""
+        if self.session.worker is None or self.session.scene is None or self.session.scene.preset != "growth":
+            return
+
+        def end_stage(trainers) -> str:
+            trainer = trainers[0][1]
+            if trainer.finished:
+                return "every stage is already trained: add a stage to grow further"
+            width = trainer.current_width
+            if not trainer.end_stage():
+                return "cannot grow yet: the stage has not trained a step (or its loss is not finite)"
+            return f"stage of width {width} ended at step {trainer.step_count}" + \
+                ("" if trainer.finished else f"; now training width {trainer.current_width}")
+
+        self.session.worker.call(end_stage)
+
+    def add_stage(self, width: int) -> None:
+        if self.session.worker is None or self.session.scene is None or self.session.scene.preset != "growth":
+            return
+        from dataclasses import replace
+
+        self.session.scene = replace(self.session.scene, widths=(*self.session.scene.widths, width))
+
+        def add(trainers) -> str:
+            trainer = trainers[0][1]
+            trainer.add_stage(width)
+            return f"planned a stage of width {width}"
+
+        self.session.worker.call(add)
+        if not self.controls.play.isChecked():
+            return
+        self.session.worker.play()
+
+    def _step_width(self, delta: int) -> None:
+        view = self.views.currentWidget()
+        if hasattr(view, "slider"):
+            view.slider.step_by(delta)
+
+    def _preset_growth_image(self) -> None:
+        from models.scenes import DEFAULT_GROWTH_SCENE
+
+        size = max(self.controls.working_size(), 16)
+        self.controls.apply(DEFAULT_GROWTH_SCENE, size)
+        if self.session.signal is None or self.session.signal.kind != "image":
+            self._load_source("camera")
+        else:
+            self.restart()
+
+    def _preset_growth_curve(self) -> None:
+        from models.scenes import CURVE_GROWTH_SCENE
+
+        self.controls.apply(CURVE_GROWTH_SCENE, self.controls.working_size())
+        self._load_source("sinusoids")
+
     def _preset(self, preset: str, kind: str) -> None:
         index = self.controls.preset.findData(preset)
         self.controls.preset.setCurrentIndex(index)
@@ -195,7 +270,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source = source
         self.controls.set_source(source, label=signal.name)
         self.statusBar().showMessage(f"Loaded {signal.name}", 3000)
-        scene = self.controls.scene()
+        try:
+            scene = self.controls.scene()
+        except ValueError as exc:
+            self.show_error("Invalid setting", str(exc))
+            return
         self.start_session(signal, scene, running=self.controls.play.isChecked())
 
     def _show_note(self, signal: Signal) -> None:

@@ -217,6 +217,8 @@ class MetricsPlots(QtWidgets.QWidget):
         self.psnr_plot.addLegend(offset=(-10, -10))
         self._curves: list[tuple] = []
         self._key = None
+        self._stage_lines: list = []
+        self._stage_ends: tuple = ()
 
     def render(self, snapshot: Snapshot) -> None:
         key = (snapshot.generation, tuple(run.label for run in snapshot.runs))
@@ -228,6 +230,8 @@ class MetricsPlots(QtWidgets.QWidget):
                 pen = pg.mkPen(RUN_COLORS[i % len(RUN_COLORS)], width=2)
                 self._curves.append((self.psnr_plot.plot(pen=pen, name=run.label), self.loss_plot.plot(pen=pen)))
             self._key = key
+            self._stage_lines, self._stage_ends = [], ()
+        self._mark_stages(snapshot)
         for run, (psnr_curve, loss_curve) in zip(snapshot.runs, self._curves):
             psnr = run.psnr_history
             finite = np.isfinite(psnr[:, 1]) if psnr.size else slice(None)
@@ -238,6 +242,25 @@ class MetricsPlots(QtWidgets.QWidget):
                 loss_curve.setData(loss[:, 0], np.log10(loss[:, 1]))
             else:
                 loss_curve.setData([], [])
+
+
+    def _mark_stages(self, snapshot: Snapshot) -> None:
+        """A growing field's stage boundaries as vertical lines on both plots."""
+        stages = snapshot.runs[0].stages if snapshot.runs else None
+        ends = tuple(stages.stage_end_steps) if stages is not None and stages.mode == "progressive" else ()
+        if ends == self._stage_ends:
+            return
+        for plot, line in self._stage_lines:
+            plot.removeItem(line)
+        self._stage_lines = []
+        for k, end in enumerate(ends):
+            for plot in (self.psnr_plot, self.loss_plot):
+                line = pg.InfiniteLine(end, angle=90, pen=pg.mkPen("#aaaaaa", style=QtCore.Qt.DotLine),
+                                       label=f"{stages.widths[k]}" if plot is self.psnr_plot else None,
+                                       labelOpts={"position": 0.08, "color": "#777"})
+                plot.addItem(line)
+                self._stage_lines.append((plot, line))
+        self._stage_ends = ends
 
 
 def _format_value(value) -> str:
