@@ -123,3 +123,60 @@ def measure_gui_latency(warmup_s: float, seconds: float) -> dict:
         "worker_stopped_on_close": worker_stopped,
         "last_error": last_error,
     }
+
+
+def measure_width_slider(size: int = 256, stage_steps: int = 15, moves: int = 60) -> dict:
+    """Slider change to pixels on screen in the growth lab: the time from setting the width slider to
+    the end of a synchronous repaint of the lab's view (every panel and plot), at ``size`` px.
+
+    The field is trained briefly (``stage_steps`` per stage, default widths 16/32/64/128) so that every
+    width exists; then training is paused and the slider is moved back and forth ``moves`` times.
+    """
+    from dataclasses import replace
+
+    from PySide6 import QtCore, QtWidgets
+
+    from app.main_window import MainWindow
+    from models.growth import GrowthConfig
+    from models.scenes import DEFAULT_GROWTH_SCENE
+    from models.signals import load_signal
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    scene = replace(DEFAULT_GROWTH_SCENE, growth=GrowthConfig(stage_steps=stage_steps))
+    window = MainWindow(load_signal("camera", size), scene, size, running=True)
+    window.show()
+    view = window.growth_view
+    deadline = time.perf_counter() + 300
+    try:
+        while time.perf_counter() < deadline:
+            app.processEvents(QtCore.QEventLoop.AllEvents, 50)
+            snapshot = window.session.last_snapshot
+            if snapshot is not None and snapshot.runs and snapshot.runs[0].stages is not None \
+                    and snapshot.runs[0].stages.finished and len(snapshot.runs[0].widths) == len(scene.widths):
+                break
+            time.sleep(0.01)
+        else:
+            raise RuntimeError("the growth scene did not finish training in time")
+        view.slider.follow.setChecked(False)
+        count = len(scene.widths)
+        samples, whole_window = [], []
+        for i in range(moves):
+            target = (i + 1) % count
+            started = time.perf_counter()
+            view.slider.slider.setValue(target)
+            view.repaint()
+            samples.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            window.repaint()
+            whole_window.append(time.perf_counter() - started)
+        shown = view.reconstruction.image.image
+        correct = shown is not None and np.array_equal(shown, window.session.last_snapshot.runs[0].widths[target].reconstruction)
+    finally:
+        window.close()
+        app.processEvents()
+    window.deleteLater()
+    app.processEvents()
+    return {"size_px": size, "widths": list(scene.widths), "moves": moves,
+            "slider_to_repainted_view": percentiles_ms(samples),
+            "whole_window_repaint": percentiles_ms(whole_window),
+            "last_view_matches_snapshot": bool(correct)}
