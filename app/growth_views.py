@@ -339,14 +339,15 @@ class CurveGrowthView(QtWidgets.QWidget):
         body = QtWidgets.QHBoxLayout()
         left = QtWidgets.QVBoxLayout()
         self.output_plot = pg.PlotWidget(title="Output of each width (target dashed)")
-        self.residual_plot = pg.PlotWidget(title="Residual each stage added")
+        self.residual_plot = pg.PlotWidget(title="Residual each later stage added")
         for plot in (self.output_plot, self.residual_plot):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.addLegend(offset=(10, 10), labelTextSize="8pt")
             left.addWidget(plot)
         self.output_plot.setYRange(-0.05, 1.05)
         self.residual_plot.setXLink(self.output_plot)
-        self.target_item = self.output_plot.plot(pen=pg.mkPen("#444", width=3, style=QtCore.Qt.DashLine), name="target")
+        self.target_item = self.output_plot.plot(pen=pg.mkPen("#222", width=2, style=QtCore.Qt.DashLine), name="target")
+        self.target_item.setZValue(20)  # dashed on top of the outputs, as in the paper's Fig. 5
         self.plots = GrowthPlots(curve=True)
         self.plots.setMinimumWidth(300)
         body.addLayout(left, 3)
@@ -378,9 +379,9 @@ class CurveGrowthView(QtWidgets.QWidget):
         while len(self._items) < len(views):
             width = views[len(self._items)].width
             self._items.append((self.output_plot.plot(name=f"width {width}"), self.residual_plot.plot(name=f"width {width}")))
-        for (output, residual), view in zip(self._items, views):
+        for i, ((output, residual), view) in enumerate(zip(self._items, views)):
             output.setData(x, view.reconstruction)
-            residual.setData(x, view.residual)
+            residual.setData(x, view.residual) if i else residual.setData([], [])  # stage 0 "adds" the whole base
         self.slider.set_stages(run.stages.widths, run.stages.states, len(views), run.stages.stage)
         self.plots.render(snapshot, self.slider.index)
         self.show_width(self.slider.index)
