@@ -215,19 +215,66 @@ def coverage_text(views, separate_runs) -> str:
     return text
 
 
-class GrowthLabView(QtWidgets.QWidget):
-    """Images: target, reconstruction, residual and their spectra at the slider's width, plus the plots."""
+class WidthLab(QtWidgets.QWidget):
+    """What both growth views share: the slider on top, the plots on the right, a line of metrics below.
 
-    pixelReport = QtCore.Signal(str)
+    Subclasses put their panels into ``self.body`` (left of the plots) and implement ``show_width`` and,
+    if they draw the target or every width at once, ``_new_target`` and ``_draw_widths``.
+    """
 
-    def __init__(self, parent=None):
+    def __init__(self, curve: bool, parent=None):
         super().__init__(parent)
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         self.slider = WidthSlider()
         outer.addWidget(self.slider)
-        body = QtWidgets.QHBoxLayout()
-        grid = QtWidgets.QGridLayout()
+        row = QtWidgets.QHBoxLayout()
+        self.body = QtWidgets.QGridLayout()
+        self.plots = GrowthPlots(curve=curve)
+        self.plots.setMinimumWidth(300)
+        row.addLayout(self.body, 3)
+        row.addWidget(self.plots, 2 if curve else 1)
+        outer.addLayout(row, 1)
+        self.info = QtWidgets.QLabel()
+        self.info.setTextFormat(QtCore.Qt.RichText)
+        outer.addWidget(self.info)
+        self.slider.widthChanged.connect(self.show_width)
+        self._snapshot: Snapshot | None = None
+        self._target_id = None
+
+    def render(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        if self._target_id != id(snapshot.target):
+            self._target_id = id(snapshot.target)
+            self._new_target(snapshot)
+            from models.metrics import radial_power_spectrum
+
+            self.plots.set_target_power(*radial_power_spectrum(snapshot.target))
+        if not snapshot.runs or snapshot.runs[0].stages is None or not snapshot.runs[0].widths:
+            return
+        run = snapshot.runs[0]
+        self._draw_widths(snapshot)
+        self.slider.set_stages(run.stages.widths, run.stages.states, len(run.widths), run.stages.stage)
+        self.plots.render(snapshot, self.slider.index)
+        self.show_width(self.slider.index)
+
+    def _new_target(self, snapshot: Snapshot) -> None:
+        pass
+
+    def _draw_widths(self, snapshot: Snapshot) -> None:
+        pass
+
+    def show_width(self, index: int) -> None:
+        raise NotImplementedError
+
+
+class GrowthLabView(WidthLab):
+    """Images: target, reconstruction, residual and their spectra at the slider's width, plus the plots."""
+
+    pixelReport = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(curve=False, parent=parent)
         self.target = ImagePanel("Target")
         self.reconstruction = ImagePanel("Reconstruction")
         self.residual = ImagePanel("Residual", colormap="CET-D1")
@@ -236,41 +283,18 @@ class GrowthLabView(QtWidgets.QWidget):
         self.residual_spectrum = ImagePanel("Residual log spectrum", colormap="viridis")
         panels = (self.target, self.reconstruction, self.residual, self.error, self.spectrum, self.residual_spectrum)
         for i, panel in enumerate(panels):
-            grid.addWidget(panel, i // 3, i % 3)
+            self.body.addWidget(panel, i // 3, i % 3)
         for panel in (self.reconstruction, self.residual, self.error):
             panel.link(self.target)
         self.residual_spectrum.link(self.spectrum)
         for panel in (self.target, self.reconstruction, self.residual, self.error):
             panel.hovered.connect(self._report_pixel)
-        self.plots = GrowthPlots()
-        self.plots.setMinimumWidth(300)
-        body.addLayout(grid, 3)
-        body.addWidget(self.plots, 1)
-        outer.addLayout(body, 1)
-        self.info = QtWidgets.QLabel()
-        self.info.setTextFormat(QtCore.Qt.RichText)
-        outer.addWidget(self.info)
-        self.slider.widthChanged.connect(self.show_width)
-        self._snapshot: Snapshot | None = None
-        self._target_id = None
         self._boundary = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ff7f0e", width=2, style=QtCore.Qt.DashLine))
         self.reconstruction.view.addItem(self._boundary)
         self._boundary.hide()
 
-    def render(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
-        if self._target_id != id(snapshot.target):
-            self._target_id = id(snapshot.target)
-            self.target.show_array(snapshot.target, (0.0, 1.0))
-            from models.metrics import radial_power_spectrum
-
-            self.plots.set_target_power(*radial_power_spectrum(snapshot.target))
-        if not snapshot.runs or snapshot.runs[0].stages is None or not snapshot.runs[0].widths:
-            return
-        run = snapshot.runs[0]
-        self.slider.set_stages(run.stages.widths, run.stages.states, len(run.widths), run.stages.stage)
-        self.plots.render(snapshot, self.slider.index)
-        self.show_width(self.slider.index)
+    def _new_target(self, snapshot: Snapshot) -> None:
+        self.target.show_array(snapshot.target, (0.0, 1.0))
 
     def show_width(self, index: int) -> None:
         """Swap every panel to the width at ``index`` (arrays are ready in the snapshot)."""
@@ -327,52 +351,29 @@ def _symmetric_limit(residual: np.ndarray) -> float:
     return float(max(np.percentile(magnitude, 99.5), 1e-4))
 
 
-class CurveGrowthView(QtWidgets.QWidget):
+class CurveGrowthView(WidthLab):
     """1D: every width's output (target dashed) and every stage's residual, the slider's width in bold."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        outer = QtWidgets.QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.slider = WidthSlider()
-        outer.addWidget(self.slider)
-        body = QtWidgets.QHBoxLayout()
-        left = QtWidgets.QVBoxLayout()
+        super().__init__(curve=True, parent=parent)
         self.output_plot = pg.PlotWidget(title="Output of each width (target dashed)")
         self.residual_plot = pg.PlotWidget(title="Residual each later stage added")
-        for plot in (self.output_plot, self.residual_plot):
+        for row, plot in enumerate((self.output_plot, self.residual_plot)):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.addLegend(offset=(10, 10), labelTextSize="8pt")
-            left.addWidget(plot)
+            self.body.addWidget(plot, row, 0)
         self.output_plot.setYRange(-0.05, 1.05)
         self.residual_plot.setXLink(self.output_plot)
         self.target_item = self.output_plot.plot(pen=pg.mkPen("#222", width=2, style=QtCore.Qt.DashLine), name="target")
         self.target_item.setZValue(20)  # dashed on top of the outputs, as in the paper's Fig. 5
-        self.plots = GrowthPlots(curve=True)
-        self.plots.setMinimumWidth(300)
-        body.addLayout(left, 3)
-        body.addWidget(self.plots, 2)
-        outer.addLayout(body, 1)
-        self.info = QtWidgets.QLabel()
-        outer.addWidget(self.info)
         self._items: list[tuple] = []
-        self._snapshot: Snapshot | None = None
-        self._target_id = None
-        self.slider.widthChanged.connect(self.show_width)
 
-    def render(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
+    def _new_target(self, snapshot: Snapshot) -> None:
+        self.target_item.setData(np.linspace(0.0, 1.0, snapshot.target.size), snapshot.target)
+
+    def _draw_widths(self, snapshot: Snapshot) -> None:
         x = np.linspace(0.0, 1.0, snapshot.target.size)
-        if self._target_id != id(snapshot.target):
-            self._target_id = id(snapshot.target)
-            self.target_item.setData(x, snapshot.target)
-            from models.metrics import radial_power_spectrum
-
-            self.plots.set_target_power(*radial_power_spectrum(snapshot.target))
-        if not snapshot.runs or snapshot.runs[0].stages is None or not snapshot.runs[0].widths:
-            return
-        run = snapshot.runs[0]
-        views = run.widths
+        views = snapshot.runs[0].widths
         while len(self._items) > len(views):
             for plot, item in zip((self.output_plot, self.residual_plot), self._items.pop()):
                 plot.removeItem(item)
@@ -382,9 +383,6 @@ class CurveGrowthView(QtWidgets.QWidget):
         for i, ((output, residual), view) in enumerate(zip(self._items, views)):
             output.setData(x, view.reconstruction)
             residual.setData(x, view.residual) if i else residual.setData([], [])  # stage 0 "adds" the whole base
-        self.slider.set_stages(run.stages.widths, run.stages.states, len(views), run.stages.stage)
-        self.plots.render(snapshot, self.slider.index)
-        self.show_width(self.slider.index)
 
     def show_width(self, index: int) -> None:
         snapshot = self._snapshot

@@ -56,11 +56,15 @@ class FieldConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FieldConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown field config keys: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return config_from_dict(cls, data, "field config")
+
+
+def config_from_dict(cls, data: dict, what: str):
+    """``cls(**data)`` for a config dataclass, naming any key it does not know (files from elsewhere)."""
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} keys: {', '.join(sorted(unknown))}")
+    return cls(**data)
 
 
 class CoordinateMLP(nn.Module):

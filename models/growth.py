@@ -218,6 +218,11 @@ class GrowthTrainer(Trainer):
             self.finished = True
             self.model.requires_grad_(False)
             return True
+        self._start_next_stage()
+        return True
+
+    def _start_next_stage(self) -> None:
+        """Allocate the next planned stage, freeze the others and give it a fresh Adam."""
         self.stage += 1
         self.model.grow()
         self.structure += 1
@@ -226,27 +231,21 @@ class GrowthTrainer(Trainer):
         self.params = self.model.parameters_at(self.stage)
         self._full_batch_prediction = None
         self._good_state = self._capture_state()
-        return True
 
     def add_stage(self, width: int) -> None:
         """Plan one more, wider stage; a finished progressive field resumes training with it."""
         if self.growth.mode == "slimmable":
             raise ValueError("stages can be added to progressive growth only (slimmable trains a fixed set of widths)")
+        if self.growth.spatial:
+            raise ValueError("spatial growing splits the signal into as many parts as there are planned stages: "
+                             "plan every stage before training")
         if width <= self.widths[-1]:
             raise ValueError(f"a new stage must be wider than {self.widths[-1]}, got {width}")
         self.model.plan_width(width)
         self.field_config = self.model.config
-        self._stage_targets.clear()
         if self.finished:
             self.finished = False
-            self.stage_end_steps = self.stage_end_steps[:self.stage + 1]
-            self.stage += 1
-            self.model.grow()
-            self.structure += 1
-            self._frozen_cache = None
-            self.optimizer = self._build_optimizer()
-            self.params = self.model.parameters_at(self.stage)
-            self._good_state = self._capture_state()
+            self._start_next_stage()
 
     def set_stage_steps(self, steps: int) -> None:
         self.growth = replace(self.growth, stage_steps=steps)

@@ -17,11 +17,12 @@ columns zero, so that the output is unchanged when a stage starts and the stage 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from .fields import config_from_dict
 from .layers import ACTIVATIONS, BlockActivation, siren_weight_bound
 
 
@@ -78,11 +79,7 @@ class StreamableConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StreamableConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown streamable config keys: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return config_from_dict(cls, data, "streamable config")
 
 
 class Stage(nn.Module):
