@@ -20,7 +20,7 @@ import torch
 from .metrics import psnr
 from .signals import Signal
 from .streamable import StreamableConfig, StreamableField, evaluate_widths_in_chunks
-from .training import TrainConfig, Trainer
+from .training import TrainConfig, Trainer, TrainingDiverged
 
 GROWTH_MODES = ("progressive", "slimmable")
 PLATEAU_WINDOW = 50
@@ -88,6 +88,7 @@ class GrowthTrainer(Trainer):
         self.stage_end_steps: list[int] = []
         self._frozen_cache = None
         self._window_sum: torch.Tensor | None = None
+        self._deferred_divergence: TrainingDiverged | None = None
         self._previous_window: float | None = None
         if growth.mode == "slimmable":
             self.stage = len(config.widths) - 1
@@ -207,7 +208,11 @@ class GrowthTrainer(Trainer):
             return False
         if self._pending_losses and not bool(torch.isfinite(torch.stack(self._pending_losses)).all()):
             return False
-        self.flush()
+        try:
+            self.flush()
+        except TrainingDiverged as exc:  # restored already: report it at the caller's next flush
+            self._deferred_divergence = exc
+            return False
         self.steps_in_stage = 0
         self._window_sum, self._previous_window = None, None
         if self.growth.mode == "slimmable":
@@ -300,6 +305,12 @@ class GrowthTrainer(Trainer):
         keep = self._axis_index < self.revealed(stage)
         return psnr((prediction[keep].float() + 1.0) * 0.5, (self.targets[keep].float() + 1.0) * 0.5)
 
+    def flush(self) -> None:
+        deferred, self._deferred_divergence = self._deferred_divergence, None
+        if deferred is not None:
+            raise deferred
+        super().flush()
+
     def _capture_state(self) -> dict:
         state = super()._capture_state()
         state["structure"] = self.structure
@@ -309,4 +320,7 @@ class GrowthTrainer(Trainer):
         if self._good_state.get("structure") != self.structure:  # cannot happen: growth captures a new state
             raise RuntimeError("cannot restore weights saved before the field grew")
         self._frozen_cache = None
-        return super()._restore_good_state()
+        step = super()._restore_good_state()
+        stage_start = self.stage_end_steps[-1] if self.stage_end_steps and self.growth.mode == "progressive" else 0
+        self.steps_in_stage = max(0, step - stage_start)
+        return step
