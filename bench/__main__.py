@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--skip-gui] [--out PATH]``: run every measurement, print tables, write JSON."""
+"""``python -m bench [--quick] [--skip-gui] [--skip-growth | --growth-only] [--skip-quality] [--out PATH]``:
+run every measurement, print tables, write JSON."""
 from __future__ import annotations
 
 import argparse
@@ -10,11 +11,14 @@ from models.training import configure_cpu_threads, select_device
 
 from .convergence import bare_time_to_psnr, worker_time_to_psnr
 from .flops import matmul_peak
-from .gui_latency import display_problem, measure_gui_latency
+from .growth import measure_growth
+from .gui_latency import display_problem, measure_gui_latency, measure_width_slider
 from .report import TARGETS, check_targets, machine_info, memory_now, render, write_json
 from .throughput import cases, measure_case
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+DEFAULT_OUT = os.path.join(RESULTS, "latest.json")
+GROWTH_OUT = os.path.join(RESULTS, "growth.json")
 TARGET_DB = 30.0
 
 
@@ -22,32 +26,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="FieldLab benchmark: throughput vs a bare PyTorch loop, FLOP/s vs matmul peak, time to "
-                    f"{TARGET_DB:g} dB, GUI event-loop latency and peak memory (see bench/README.md).")
-    parser.add_argument("--quick", action="store_true", help="short durations: a smoke run in under a minute")
+                    f"{TARGET_DB:g} dB, GUI event-loop latency, streamable-field growth and peak memory "
+                    "(see bench/README.md).")
+    parser.add_argument("--quick", action="store_true", help="short durations: a smoke run of a few minutes (rough numbers)")
     parser.add_argument("--skip-gui", action="store_true", help="do not open the window (no display needed)")
-    parser.add_argument("--out", default=DEFAULT_OUT, help=f"JSON results file (default: {DEFAULT_OUT})")
-    return parser.parse_args(argv)
+    growth = parser.add_mutually_exclusive_group()
+    growth.add_argument("--skip-growth", action="store_true", help="skip the streamable-field (growth) section")
+    growth.add_argument("--growth-only", action="store_true",
+                        help=f"run only the streamable-field (growth) section (default JSON: {GROWTH_OUT})")
+    parser.add_argument("--skip-quality", action="store_true",
+                        help="growth section: skip the quality comparison (minutes of training on a CPU)")
+    parser.add_argument("--out", default=None,
+                        help=f"JSON results file (default: {DEFAULT_OUT}, or {GROWTH_OUT} with --growth-only)")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = GROWTH_OUT if args.growth_only else DEFAULT_OUT
+    return args
 
 
 def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    threads = configure_cpu_threads(leave_one_for_gui=True)
-    device = select_device("auto")
-    settings = {
-        "quick": args.quick,
-        "psnr_limit_s": 5.0 if args.quick else 90.0,
-        "gui_warmup_s": 1.5 if args.quick else 3.0,
-        "gui_seconds": 4.0 if args.quick else 15.0,
-        "targets": TARGETS,
-    }
-    results: dict = {"machine": machine_info(device, threads), "settings": settings}
-    memory_after: dict = {}
-    progress(f"device {device}, {threads} torch thread(s); measuring the matmul peak")
+def measure_app(args: argparse.Namespace, settings: dict, device, results: dict, memory_after: dict) -> None:
+    """Sections 1-4: throughput, FLOP/s, time to PSNR and GUI latency (into ``results``)."""
+    progress("measuring the matmul peak")
     results["peak"] = matmul_peak(device, seconds=0.25 if args.quick else 0.5)
     memory_after["peak"] = memory_now(device)
 
@@ -72,6 +75,36 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"GUI latency: the main window trains the default scene for {settings['gui_seconds']:g} s")
         results["gui"] = measure_gui_latency(settings["gui_warmup_s"], settings["gui_seconds"])
         memory_after["GUI"] = memory_now(device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    threads = configure_cpu_threads(leave_one_for_gui=True)
+    device = select_device("auto")
+    settings = {
+        "quick": args.quick,
+        "psnr_limit_s": 5.0 if args.quick else 90.0,
+        "gui_warmup_s": 1.5 if args.quick else 3.0,
+        "gui_seconds": 4.0 if args.quick else 15.0,
+        "targets": TARGETS,
+        "sections": "growth only" if args.growth_only else "all but growth" if args.skip_growth else "all",
+        "skip_quality": args.skip_quality,
+    }
+    results: dict = {"machine": machine_info(device, threads), "settings": settings}
+    memory_after: dict = {}
+    progress(f"device {device}, {threads} torch thread(s)")
+    if not args.growth_only:
+        measure_app(args, settings, device, results, memory_after)
+    if not args.skip_growth:
+        results["growth"] = measure_growth(args.quick, args.skip_quality, progress)
+        problem = "--skip-gui" if args.skip_gui else display_problem()
+        if problem:
+            results["growth"]["slider"] = {"skipped": problem}
+        else:
+            progress("growth: width-slider latency in the real window (256 px, widths 16/32/64/128)")
+            results["growth"]["slider"] = measure_width_slider(moves=30 if args.quick else 60)
+        memory_after["growth"] = memory_now(device)
 
     results["memory"] = {"after": memory_after, "final": memory_now(device)}
     results["targets"] = check_targets(results)

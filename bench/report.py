@@ -89,25 +89,26 @@ def render(results: dict) -> str:
                  + (f" ({machine['cuda_device']})" if "cuda_device" in machine else ""))
     lines.append(f"threads: {machine['torch_threads']} torch thread(s) for every measurement "
                  f"({machine['threads_policy']}, as the GUI app sets it)")
-    peak = results["peak"]
-    lines.append("")
-    lines.append(f"1+2. Throughput and FLOP/s. Peak: {_g(peak['flops'])} GFLOP/s ({peak['dtype']} matmul "
-                 f"{peak['size']}^3, best of 3). Per case, the median over short rounds: bare and "
-                 "Trainer.step() alternate in short blocks, the worker runs next to them; x bare = median of "
-                 "per-round ratios.")
-    rows = []
-    for case in results["throughput"]:
-        lines.append(f"  {case['name']}: {case['description']}; {case['rounds_run']} rounds; {_g(case['flops_per_step'])} GFLOP/step; "
-                     f"hidden-layer matmul shape reaches {_g(case['hidden_layer_matmul_flops'])} GFLOP/s; "
-                     f"bare vs trainer after 2 steps: max |weight diff| "
-                     f"{case['bare_matches_trainer_max_weight_diff']:.1e}")
-        for mode in MODES:
-            ratio = case["ratio_to_bare"].get(mode, 1.0)
-            low, high = case["ratio_range"].get(mode, (1.0, 1.0))
-            rows.append([case["name"] if mode == "bare" else "", MODE_LABELS[mode],
-                         f"{case['steps_per_s'][mode]:.2f}", f"{ratio:.3f}", f"{low:.2f}-{high:.2f}",
-                         _g(case["achieved_flops"][mode]), f"{100 * case['fraction_of_peak'][mode]:.0f}%"])
-    lines += _table(["case", "mode", "steps/s", "x bare", "rounds range", "GFLOP/s", "of peak"], rows)
+    if "throughput" in results:
+        peak = results["peak"]
+        lines.append("")
+        lines.append(f"1+2. Throughput and FLOP/s. Peak: {_g(peak['flops'])} GFLOP/s ({peak['dtype']} matmul "
+                     f"{peak['size']}^3, best of 3). Per case, the median over short rounds: bare and "
+                     "Trainer.step() alternate in short blocks, the worker runs next to them; x bare = median of "
+                     "per-round ratios.")
+        rows = []
+        for case in results["throughput"]:
+            lines.append(f"  {case['name']}: {case['description']}; {case['rounds_run']} rounds; {_g(case['flops_per_step'])} GFLOP/step; "
+                         f"hidden-layer matmul shape reaches {_g(case['hidden_layer_matmul_flops'])} GFLOP/s; "
+                         f"bare vs trainer after 2 steps: max |weight diff| "
+                         f"{case['bare_matches_trainer_max_weight_diff']:.1e}")
+            for mode in MODES:
+                ratio = case["ratio_to_bare"].get(mode, 1.0)
+                low, high = case["ratio_range"].get(mode, (1.0, 1.0))
+                rows.append([case["name"] if mode == "bare" else "", MODE_LABELS[mode],
+                             f"{case['steps_per_s'][mode]:.2f}", f"{ratio:.3f}", f"{low:.2f}-{high:.2f}",
+                             _g(case["achieved_flops"][mode]), f"{100 * case['fraction_of_peak'][mode]:.0f}%"])
+        lines += _table(["case", "mode", "steps/s", "x bare", "rounds range", "GFLOP/s", "of peak"], rows)
 
     ttp = results.get("time_to_psnr")
     if ttp:
@@ -121,12 +122,13 @@ def render(results: dict) -> str:
         lines += _table(["run", "seconds", "steps", "PSNR dB"], rows)
 
     gui = results.get("gui")
-    lines.append("")
-    if not gui or "skipped" in gui:
-        lines.append(f"4. GUI event-loop latency: skipped ({gui['skipped'] if gui else 'not run'})")
-    else:
-        alone = next((case["steps_per_s"]["worker"] for case in results["throughput"] if case["name"] == "default"),
-                     math.nan)
+    if gui is not None and "skipped" in gui:
+        lines.append("")
+        lines.append(f"4. GUI event-loop latency: skipped ({gui['skipped']})")
+    elif gui is not None:
+        lines.append("")
+        alone = next((case["steps_per_s"]["worker"] for case in results.get("throughput", [])
+                      if case["name"] == "default"), math.nan)
         lines.append(f"4. GUI event-loop latency while training the default scene ({gui['seconds']:.0f} s, Qt "
                      f"platform {gui['qt_platform']}, worker stopped on close: {gui['worker_stopped_on_close']})")
         lines.append(f"   {gui['snapshots_rendered_per_s']:.1f} snapshots rendered/s; GUI thread busy "
@@ -147,12 +149,90 @@ def render(results: dict) -> str:
     if "cuda_max_allocated_mib" in memory["final"]:
         lines.append(f"   CUDA max allocated: {_mib(memory['final']['cuda_max_allocated_mib'])}")
 
-    lines.append("")
-    lines.append("Targets:")
-    for name, ok in results["targets"].items():
-        verdict = "n/a " if ok is None else "PASS" if ok else "FAIL"
-        lines.append(f"  [{verdict}] {name}" + (" (limit too short in this run)" if ok is None else ""))
+    if "growth" in results:
+        lines.append("")
+        lines += render_growth(results["growth"])
+
+    if results["targets"]:
+        lines.append("")
+        lines.append("Targets:")
+        for name, ok in results["targets"].items():
+            verdict = "n/a " if ok is None else "PASS" if ok else "FAIL"
+            lines.append(f"  [{verdict}] {name}" + (" (limit too short in this run)" if ok is None else ""))
     return "\n".join(lines)
+
+
+def render_growth(growth: dict) -> list[str]:
+    """Section 6: the streamable (width-growing) field."""
+    speed = growth["speed"]
+    lines = [(f"6. Streamable fields (width growth): {speed['signal']} {speed['size']} px, depth {speed['depth']}, "
+              f"lr {speed['lr']:g}")]
+    lines.append(f"6a. Stage-training speed: per stage, GrowthTrainer.step(), a plain SIREN Trainer.step() of the "
+                 f"stage's total width and a bare PyTorch loop of that width alternate in short blocks; "
+                 f"{speed['rounds']} rounds of {speed['seconds_per_round']:g} s a loop; medians, ratios = median of "
+                 "per-round ratios. FLOP x = plain/streamable matmul FLOPs per step.")
+    rows = []
+    for case in speed["cases"]:
+        batch = "full" if case["batch_size"] >= speed["size"] ** 2 else str(case["batch_size"])
+        what = f"stage {case['stage']}" if case["mode"] == "progressive" else "slimmable"
+        rates, ratio = case["steps_per_s"], case["ratio"]
+        low, high = case["ratio_range"]["streamable/plain"]
+        rows.append([batch, what, str(case["width"]), f"{case['params']['streamable_trained']:,}",
+                     f"{rates['streamable']:.2f}", f"{rates['plain']:.2f}", f"{rates['bare']:.2f}",
+                     f"{ratio['streamable/plain']:.3f}", f"{low:.2f}-{high:.2f}", f"{ratio['plain/bare']:.3f}",
+                     f"{case['flop_ratio_plain_over_streamable']:.2f}"])
+    lines += _table(["batch", "mode", "width", "trained params", "stream/s", "plain/s", "bare/s", "stream/plain",
+                     "range", "plain/bare", "FLOP x"], rows)
+
+    views = growth.get("width_views")
+    if views:
+        lines.append("")
+        lines.append(f"6b. Width views: WidthCache.render of all {len(views['widths'])} widths at {views['size']} px "
+                     f"(median over {views['repeats']}; min-max): first render vs re-render with trained widths "
+                     "cached; 'evaluate' = predict_widths() forward of every width.")
+        rows = []
+        for state in ("training", "finished"):
+            entry = views[state]
+            rows.append([state, str(entry["widths_rendered_warm"]),
+                         *(f"{entry[key]['median_ms']:.1f} ({entry[key]['min_ms']:.1f}-{entry[key]['max_ms']:.1f})"
+                           for key in ("evaluate_all_widths", "render_first", "render_cached"))])
+        lines += _table(["field state", "re-rendered", "evaluate ms", "first render ms", "cached render ms"], rows)
+
+    quality = growth.get("quality")
+    lines.append("")
+    if not quality or "skipped" in quality:
+        lines.append(f"6c. Quality at equal steps: skipped ({quality['skipped'] if quality else 'not run'})")
+        slider = growth.get("slider")
+    if slider and "skipped" not in slider:
+        move, whole = slider["slider_to_repainted_view"], slider["whole_window_repaint"]
+        lines.append("")
+        lines.append(f"6d. Width slider in the window ({slider['size_px']} px, {slider['moves']} moves): slider set to "
+                     f"repainted lab view p50 {move['p50_ms']:.1f} ms, p95 {move['p95_ms']:.1f} ms, max {move['max_ms']:.1f} ms "
+                     f"(target <= 50 ms); whole-window repaint p50 {whole['p50_ms']:.1f} ms; view matches snapshot: "
+                     f"{slider['last_view_matches_snapshot']}")
+    elif slider:
+        lines.append(f"6d. Width slider: skipped ({slider['skipped']})")
+
+    return lines
+    steps, total = quality["stage_steps"], quality["total_steps"]
+    lines.append(f"6c. Quality at equal steps: {quality['signal']} {quality['size']} px, full batch, widths "
+                 f"{'/'.join(map(str, quality['widths']))}, {steps} steps a stage ({total} in all); separate = "
+                 "plain SIREN with the width's parameter count, trained as many steps as the streamable had then.")
+    rows = []
+    for entry, separate in zip(quality["streamable"], quality["separate"]):
+        rows.append([f"streamable w={entry['width']}", f"{entry['params']:,}", str(entry["steps_when_finished"]),
+                     f"{entry['psnr']:.2f}", ""])
+        rows.append([f"  separate w={separate['width']}", f"{separate['params']:,}", str(separate["steps"]),
+                     f"{separate['psnr']:.2f}", f"{separate['streamable_minus_separate_db']:+.2f}"])
+    plain = quality["plain_widest"]
+    for count, key in ((steps, "psnr_at_stage_steps"), (total, "psnr_at_total_steps")):
+        rows.append([f"plain w={plain['width']}", f"{plain['params']:,}", str(count), f"{plain[key]:.2f}", ""])
+    lines += _table(["model", "params", "steps", "PSNR dB", "stream - sep"], rows)
+    lines.append(f"   widest streamable - plain w={plain['width']}: {quality['gap_vs_plain_same_steps']:+.2f} dB at "
+                 f"{total} steps (gap_vs_plain_same_steps), {quality['gap_vs_plain_stage_steps']:+.2f} dB vs its "
+                 f"{steps} steps (gap_vs_plain_stage_steps); training time streamable "
+                 f"{quality['streamable_train_seconds']:.0f} s, plain {plain['train_seconds']:.0f} s")
+    return lines
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
