@@ -155,7 +155,11 @@ class TrainingWorker:
 
     def _apply(self, command: _Command, pending_steps: int) -> int:
         if command.name == "play":
-            self._running = bool(self._trainers) and not all(trainer.finished for _, trainer in self._trainers)
+            finished = bool(self._trainers) and all(trainer.finished for _, trainer in self._trainers)
+            self._running = bool(self._trainers) and not finished
+            if finished:  # tell the GUI, whose play button is waiting for a snapshot to show the state
+                growing = self._trainers[0][1].stage_info() is not None
+                self._publish(message="training is finished" + (": add a stage, or reset" if growing else ": reset to train again"))
         elif command.name == "pause":
             self._running = False
             self._publish()
