@@ -45,7 +45,9 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
     growth = parser.add_argument_group("streamable growth (--model streamable)")
     growth.add_argument("--widths", default="16,32,64,128", help="stage widths, strictly increasing (default 16,32,64,128)")
-    growth.add_argument("--stage-steps", type=int, default=300, help="steps per stage (default 300)")
+    growth.add_argument("--stage-steps", default="100,200,300,600", metavar="N[,N...]",
+                        help="steps per stage, or one count per stage such as 100,200,300,600 (the last repeats; "
+                             "default 100,200,300,600: narrow stages saturate early)")
     growth.add_argument("--growth-mode", choices=("progressive", "slimmable"), default="progressive",
                         help="progressive: earlier stages frozen (the paper's method); slimmable: all widths every step")
     growth.add_argument("--plateau", action="store_true", help="end a stage early when its loss stops improving")
@@ -167,9 +169,15 @@ def growth_scene_from_args(args, field, train):
     except ValueError:
         raise UserFacingError(f"--widths {args.widths!r}: expected comma-separated integers such as 16,32,64") from None
     try:
+        steps = tuple(int(n) for n in str(args.stage_steps).split(",") if n.strip())
+    except ValueError:
+        raise UserFacingError(f"--stage-steps {args.stage_steps!r}: expected a count or counts such as 100,200") from None
+    if not steps:
+        raise UserFacingError("--stage-steps needs at least one count")
+    try:
         ranges = parse_bias_ranges(args.stage_bias_ranges)
-        growth = GrowthConfig(stage_steps=args.stage_steps, mode=args.growth_mode, plateau=args.plateau,
-                              spatial=args.spatial)
+        growth = GrowthConfig(stage_steps=steps[0], steps_per_stage=steps if len(steps) > 1 else (),
+                              mode=args.growth_mode, plateau=args.plateau, spatial=args.spatial)
         return Scene(field=field, train=train, preset="growth", widths=widths, growth=growth,
                      activation=args.activation, stage_bias_ranges=ranges)
     except ValueError as exc:
@@ -225,7 +233,7 @@ def _fit(args) -> int:
         print(f"fieldlab: {signal.name}: {signal.note}", file=sys.stderr)
     total = args.steps
     if scene is not None:
-        total = scene.growth.stage_steps * len(scene.widths)
+        total = scene.growth.steps_until(len(scene.widths) - 1)
     progress = Progress(total, enabled=not args.quiet and sys.stderr.isatty())
     started = time.perf_counter()
     warning = ""

@@ -150,8 +150,9 @@ class ControlPanel(QtWidgets.QWidget):
         form = QtWidgets.QFormLayout(box)
         self.widths = QtWidgets.QLineEdit("16, 32, 64, 128")
         self.widths.setToolTip("Hidden width after each stage, strictly increasing; every one stays an exact sub-network")
-        self.stage_steps = QtWidgets.QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=300)
-        self.stage_steps.setToolTip("Optimisation steps per stage")
+        self.stage_steps = QtWidgets.QLineEdit("100, 200, 300, 600")
+        self.stage_steps.setToolTip("Optimisation steps per stage: one count for every stage, or one per stage "
+                                    "(the last repeats). Narrow stages saturate early: give the wide ones more.")
         self.growth_mode = QtWidgets.QComboBox()
         self.growth_mode.addItem("progressive (freeze earlier stages)", "progressive")
         self.growth_mode.addItem("slimmable (all widths every step)", "slimmable")
@@ -189,13 +190,15 @@ class ControlPanel(QtWidgets.QWidget):
             widget.currentIndexChanged.connect(self._changed)
         for widget in (self.plateau, self.spatial, self.baseline):
             widget.toggled.connect(self._changed)
-        self.stage_steps.valueChanged.connect(self._changed)
-        for edit in (self.widths, self.bias_ranges):
+        for edit in (self.widths, self.stage_steps, self.bias_ranges):
             edit.editingFinished.connect(self._growth_text_finished)
         self.grow_now.clicked.connect(self.growNowRequested)
         self.add_stage.clicked.connect(self._add_stage_clicked)
-        self._last_growth_text = (self.widths.text(), self.bias_ranges.text())
+        self._last_growth_text = self._growth_texts()
         return box
+
+    def _growth_texts(self) -> tuple[str, ...]:
+        return (self.widths.text(), self.stage_steps.text(), self.bias_ranges.text())
 
     # -- reading the panel -------------------------------------------------------------------------
     def scene(self) -> Scene:
@@ -213,7 +216,14 @@ class ControlPanel(QtWidgets.QWidget):
             widths = tuple(int(w) for w in self.widths.text().replace(" ", "").split(",") if w)
         except ValueError:
             raise ValueError(f"widths {self.widths.text()!r}: expected comma-separated integers such as 16, 32, 64") from None
-        growth = GrowthConfig(stage_steps=self.stage_steps.value(), mode=self.growth_mode.currentData(),
+        try:
+            steps = tuple(int(n) for n in self.stage_steps.text().replace(" ", "").split(",") if n)
+        except ValueError:
+            raise ValueError(f"steps per stage {self.stage_steps.text()!r}: expected counts such as 100, 200") from None
+        if not steps:
+            raise ValueError("steps per stage: give at least one count")
+        growth = GrowthConfig(stage_steps=steps[0], steps_per_stage=steps if len(steps) > 1 else (),
+                              mode=self.growth_mode.currentData(),
                               plateau=self.plateau.isChecked(), spatial=self.spatial.isChecked())
         return Scene(field=replace(field, kind="siren"), train=train, preset="growth", lr_override=False, widths=widths,
                      growth=growth, activation=self.activation.currentData(),
@@ -260,14 +270,14 @@ class ControlPanel(QtWidgets.QWidget):
                           self.bias_ranges, self.baseline)
         blockers += [QtCore.QSignalBlocker(w) for w in growth_widgets]
         self.widths.setText(", ".join(map(str, scene.widths)))
-        self.stage_steps.setValue(scene.growth.stage_steps)
+        self.stage_steps.setText(", ".join(map(str, scene.growth.steps_per_stage or (scene.growth.stage_steps,))))
         self.growth_mode.setCurrentIndex(max(0, self.growth_mode.findData(scene.growth.mode)))
         self.plateau.setChecked(scene.growth.plateau)
         self.spatial.setChecked(scene.growth.spatial)
         self.activation.setCurrentIndex(max(0, self.activation.findData(scene.activation)))
         self.bias_ranges.setText(", ".join("" if r is None else f"{r[0]:g}:{r[1]:g}" for r in scene.stage_bias_ranges))
         self.baseline.setChecked(scene.baseline)
-        self._last_growth_text = (self.widths.text(), self.bias_ranges.text())
+        self._last_growth_text = self._growth_texts()
         del blockers
         self._update_enabled()
 
@@ -296,7 +306,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.bias_ranges.setEnabled(True)
 
     def _growth_text_finished(self) -> None:
-        text = (self.widths.text(), self.bias_ranges.text())
+        text = self._growth_texts()
         if text != self._last_growth_text:
             self._last_growth_text = text
             self._changed()
@@ -309,7 +319,7 @@ class ControlPanel(QtWidgets.QWidget):
         width = 2 * widths[-1] if widths else 16
         with QtCore.QSignalBlocker(self.widths):
             self.widths.setText(", ".join(map(str, [*widths, width])))
-        self._last_growth_text = (self.widths.text(), self.bias_ranges.text())
+        self._last_growth_text = self._growth_texts()
         self.addStageRequested.emit(width)
 
     def _size_finished(self) -> None:

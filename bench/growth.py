@@ -252,6 +252,49 @@ def measure_quality(quick: bool, progress: Progress) -> dict:
     }
 
 
+def measure_default_scene_quality(quick: bool, progress: Progress) -> dict:
+    """The growth lab's default scene (widths 16/32/64/128, minibatch 16384, steps 100/200/300/600) against
+    a plain SIREN of the widest width on the same minibatches, at the same total steps and at the last
+    stage's steps; wall-clock training time of each."""
+    from dataclasses import replace
+
+    from models.scenes import DEFAULT_GROWTH_SCENE
+
+    scene = DEFAULT_GROWTH_SCENE
+    size = 128 if quick else 256
+    if quick:
+        scene = replace(scene, growth=replace(scene.growth, steps_per_stage=tuple(
+            max(1, n // 4) for n in scene.growth.steps_per_stage)))
+    signal = load_signal(SIGNAL, size)
+    growth = scene.build(signal)[0][1]
+    progress(f"growth quality (default scene): streamable {'/'.join(map(str, scene.widths))}, {size} px, steps "
+             f"{'/'.join(map(str, scene.growth.steps_per_stage))}, batch {scene.train.batch_size}")
+    while not growth.finished:
+        growth.step()
+    growth.flush()
+    outputs = growth.predict_widths()
+    streamable = [{"width": w, "params": growth.model.parameters_at(k), "psnr": growth.width_psnr(outputs[k], k),
+                   "steps_when_finished": growth.stage_end_steps[k]} for k, w in enumerate(scene.widths)]
+    total, last = growth.step_count, scene.growth.steps_for(len(scene.widths) - 1)
+    plain = Trainer(signal, _plain_field(scene.widths[-1]), scene.train)
+    psnr_at = {}
+    for target in sorted({last, total}):
+        progress(f"growth quality (default scene): plain SIREN {scene.widths[-1]} to step {target}")
+        while plain.step_count < target:
+            plain.step()
+        plain.flush()
+        psnr_at[target] = plain.evaluate(current=True)[2]
+        if target == last:
+            seconds_at_last = plain.seconds
+    top = streamable[-1]["psnr"]
+    return {"size": size, "widths": list(scene.widths), "steps_per_stage": list(scene.growth.steps_per_stage),
+            "batch": scene.train.batch_size, "streamable": streamable, "streamable_train_seconds": growth.seconds,
+            "total_steps": total, "plain": {"width": scene.widths[-1], "params": plain.params,
+                                            "psnr_at_total_steps": psnr_at[total], "psnr_at_last_stage_steps": psnr_at[last],
+                                            "train_seconds": plain.seconds, "seconds_at_last_stage_steps": seconds_at_last},
+            "gap_vs_plain_same_steps": top - psnr_at[total], "gap_vs_plain_last_stage_steps": top - psnr_at[last]}
+
+
 # -- 3. width views (what the slider shows) --------------------------------------------------------------------
 
 def _timed(call: Callable[[], object], device: torch.device) -> float:
@@ -303,4 +346,6 @@ def measure_growth(quick: bool, skip_quality: bool, progress: Progress) -> dict:
     result = {"speed": measure_stage_speed(quick, progress)}
     result["width_views"] = measure_width_views(quick, progress)
     result["quality"] = {"skipped": "--skip-quality"} if skip_quality else measure_quality(quick, progress)
+    result["default_scene_quality"] = ({"skipped": "--skip-quality"} if skip_quality
+                                       else measure_default_scene_quality(quick, progress))
     return result

@@ -202,7 +202,19 @@ def render_growth(growth: dict) -> list[str]:
     lines.append("")
     if not quality or "skipped" in quality:
         lines.append(f"6c. Quality at equal steps: skipped ({quality['skipped'] if quality else 'not run'})")
-        slider = growth.get("slider")
+        default = growth.get("default_scene_quality")
+    if default and "skipped" not in default:
+        plain = default["plain"]
+        widths = " / ".join(f"{e['width']}: {e['psnr']:.2f}" for e in default["streamable"])
+        lines.append("")
+        lines.append(f"6e. Default growth scene ({default['size']} px, batch {default['batch']}, steps "
+                     f"{'/'.join(map(str, default['steps_per_stage']))}): streamable PSNR by width {widths} dB in "
+                     f"{default['streamable_train_seconds']:.1f} s; plain SIREN {plain['width']}: "
+                     f"{plain['psnr_at_total_steps']:.2f} dB at {default['total_steps']} steps ({plain['train_seconds']:.1f} s), "
+                     f"{plain['psnr_at_last_stage_steps']:.2f} dB at {default['steps_per_stage'][-1]}; widest - plain: "
+                     f"{default['gap_vs_plain_same_steps']:+.2f} dB at equal total steps")
+
+    slider = growth.get("slider")
     if slider and "skipped" not in slider:
         move, whole = slider["slider_to_repainted_view"], slider["whole_window_repaint"]
         lines.append("")

@@ -37,6 +37,10 @@ class GrowthConfig:
 
     stage_steps: int = 300
     """Optimisation steps per stage (a plateaued stage may end earlier)."""
+    steps_per_stage: tuple[int, ...] = ()
+    """Steps of each stage in order, overriding stage_steps (the last entry repeats for later stages).
+    Narrow stages saturate early, so giving the later ones more of a fixed budget (e.g. 100, 200, 300, 600)
+    raises the widest width's PSNR at the same total."""
     mode: str = "progressive"
     """'progressive' (train each stage with the earlier ones frozen) or 'slimmable' (all widths every step)."""
     plateau: bool = False
@@ -47,11 +51,24 @@ class GrowthConfig:
     def __post_init__(self) -> None:
         if self.mode not in GROWTH_MODES:
             raise ValueError(f"unknown growth mode {self.mode!r}; choose one of {', '.join(GROWTH_MODES)}")
-        if self.stage_steps < 1:
-            raise ValueError(f"steps per stage must be at least 1, got {self.stage_steps}")
+        object.__setattr__(self, "steps_per_stage", tuple(int(n) for n in self.steps_per_stage))
+        if self.stage_steps < 1 or any(n < 1 for n in self.steps_per_stage):
+            raise ValueError(f"steps per stage must be at least 1, got {list(self.steps_per_stage) or self.stage_steps}")
+
+    def steps_for(self, stage: int) -> int:
+        """Steps of stage ``stage``."""
+        if not self.steps_per_stage:
+            return self.stage_steps
+        return self.steps_per_stage[min(stage, len(self.steps_per_stage) - 1)]
+
+    def steps_until(self, stage: int) -> int:
+        """Total steps of stages 0..stage."""
+        return sum(self.steps_for(k) for k in range(stage + 1))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["steps_per_stage"] = list(self.steps_per_stage)
+        return data
 
 
 @dataclass(frozen=True)
@@ -186,8 +203,8 @@ class GrowthTrainer(Trainer):
 
     def _stage_done(self, loss: torch.Tensor) -> bool:
         if self.growth.mode == "slimmable":  # one stage holding every width, for as many steps in total
-            return self.steps_in_stage >= self.growth.stage_steps * len(self.widths)
-        if self.steps_in_stage >= self.growth.stage_steps:
+            return self.steps_in_stage >= self.growth.steps_until(len(self.widths) - 1)
+        if self.steps_in_stage >= self.growth.steps_for(self.stage):
             return True
         if not self.growth.plateau:
             return False
@@ -253,7 +270,8 @@ class GrowthTrainer(Trainer):
             self._start_next_stage()
 
     def set_stage_steps(self, steps: int) -> None:
-        self.growth = replace(self.growth, stage_steps=steps)
+        """Every stage from now on trains ``steps`` steps."""
+        self.growth = replace(self.growth, stage_steps=steps, steps_per_stage=())
 
     # -- reading ---------------------------------------------------------------------------------------
     def planned_parameters(self) -> tuple[int, ...]:

@@ -99,16 +99,18 @@ class Scene:
         for k, params in enumerate(growth):
             width = matched_plain_width(params, self.field.depth, in_features, out_features)
             field = replace(self.field, kind="siren", width=width, in_features=in_features, out_features=out_features)
-            steps = self.growth.stage_steps * (k + 1) if self.growth.mode == "progressive" else \
-                self.growth.stage_steps * len(self.widths)
+            last = k if self.growth.mode == "progressive" else len(self.widths) - 1
+            steps = self.growth.steps_until(last)
             count = plain_siren_parameters(width, self.field.depth, in_features, out_features)
             runs.append((f"separate SIREN w={width} ({count:,} params)", field, steps))
         return runs
 
 
 DEFAULT_GROWTH_SCENE = Scene(field=FieldConfig(kind="siren", width=128, depth=3, w0=30.0),
-                             train=TrainConfig(lr=1e-3, batch_size=16384), preset="growth")
-"""The growth lab's default: widths 16 -> 32 -> 64 -> 128 on the 256-px cameraman, 300 steps per stage."""
+                             train=TrainConfig(lr=1e-3, batch_size=16384), preset="growth",
+                             growth=GrowthConfig(steps_per_stage=(100, 200, 300, 600)))
+"""The growth lab's default: widths 16 -> 32 -> 64 -> 128 on the 256-px cameraman, 1200 steps in all,
+more of them to the wider stages (narrow ones saturate early: see README, 'Spectral growth lab')."""
 
 CURVE_GROWTH_SCENE = Scene(field=FieldConfig(kind="siren", width=40, depth=3, w0=30.0),
                            train=TrainConfig(lr=1e-3, batch_size=0), preset="growth", widths=(10, 20, 30, 40),

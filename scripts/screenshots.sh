@@ -9,7 +9,7 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
 "${XVFB[@]}" .venv/bin/fieldlab --preset spectral-bias --signal astronaut --size 128 \
   --screenshot assets/screenshot-spectral-bias.png --screenshot-after "${SECONDS_COMPARISON:-60}"
 "${XVFB[@]}" .venv/bin/fieldlab --signal sinusoids --screenshot assets/screenshot-sinusoids.png --screenshot-after 10
-"${XVFB[@]}" .venv/bin/fieldlab --preset growth --stage-steps 200 \
+"${XVFB[@]}" .venv/bin/fieldlab --preset growth \
   --screenshot assets/screenshot-growth.png --screenshot-after "${SECONDS_GROWTH:-150}"
 "${XVFB[@]}" .venv/bin/fieldlab --preset growth --signal sinusoids --widths 10,20,30,40 --stage-steps 150 --batch 0 \
   --screenshot assets/screenshot-growth-1d.png --screenshot-after 30

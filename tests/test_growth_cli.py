@@ -313,3 +313,17 @@ def test_fit_streamable_divergence_on_a_stage_end_is_a_warning(tmp_path):
     assert code == 0, err
     assert "warning" in err and "exploding" in err
     assert (folder / "metrics.json").exists()
+
+
+def test_fit_streamable_with_one_step_count_per_stage(tmp_path):
+    folder = tmp_path / "schedule"
+    code, _, err = run_cli("fit", "--signal", "camera", "--size", "16", "--model", "streamable", "--widths", "4,8,12",
+                           "--stage-steps", "4,6", "--out", folder)
+    assert code == 0, err
+    with open(folder / "metrics.json", encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    assert [entry["end_step"] for entry in metrics["per_width"]] == [4, 10, 16]
+    assert metrics["steps"] == 16
+    code, _, err = run_cli("fit", "--signal", "camera", "--size", "16", "--model", "streamable", "--stage-steps", "4,x",
+                           "--out", tmp_path / "bad")
+    assert code == 2 and "--stage-steps" in err

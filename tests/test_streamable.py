@@ -397,14 +397,16 @@ def test_psnr_does_not_decrease_with_width():
 
 
 def test_default_growth_scene_psnr_does_not_decrease_with_width():
-    scene = replace(DEFAULT_GROWTH_SCENE, growth=replace(DEFAULT_GROWTH_SCENE.growth, stage_steps=25),
+    # the default schedule (100/200/300/600 steps) scaled down by 4 on a 48-px image
+    steps = tuple(n // 4 for n in DEFAULT_GROWTH_SCENE.growth.steps_per_stage)
+    scene = replace(DEFAULT_GROWTH_SCENE, growth=replace(DEFAULT_GROWTH_SCENE.growth, steps_per_stage=steps),
                     train=replace(DEFAULT_GROWTH_SCENE.train, device="cpu"))
     runs = scene.build(camera(48))
     assert len(runs) == 1
     label, trainer = runs[0]
     assert isinstance(trainer, GrowthTrainer) and "16/32/64/128" in label
     train_to_end(trainer)
-    assert trainer.step_count == 25 * 4
+    assert trainer.step_count == sum(steps)
     assert_non_decreasing(per_width_psnr(trainer), "default scene")
 
 
@@ -778,3 +780,19 @@ def test_add_stage_is_refused_with_spatial_growing_and_changes_nothing():
     assert trainer.stage_info().revealed == revealed
     assert per_width_psnr(trainer) == scores
     assert trainer.widths == (4, 8) and trainer.finished
+
+
+def test_steps_per_stage_schedule():
+    signal = camera(16)
+    config = StreamableConfig(in_features=2, out_features=1, widths=(4, 8, 12, 16), depth=2)
+    growth = GrowthConfig(stage_steps=99, steps_per_stage=(3, 5, 7))
+    trainer = GrowthTrainer(signal, config, TrainConfig(lr=1e-3, device="cpu"), growth)
+    train_to_end(trainer)
+    assert trainer.stage_info().stage_end_steps == (3, 8, 15, 22), "per-stage counts, the last one repeating"
+    assert growth.steps_until(3) == 22
+    slim = GrowthTrainer(signal, config, TrainConfig(lr=1e-3, device="cpu"), GrowthConfig(steps_per_stage=(3, 5, 7),
+                                                                                          mode="slimmable"))
+    train_to_end(slim)
+    assert slim.step_count == 22, "slimmable trains as many steps in all"
+    with pytest.raises(ValueError, match="at least 1"):
+        GrowthConfig(steps_per_stage=(3, 0))
