@@ -53,6 +53,9 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     growth.add_argument("--plateau", action="store_true", help="end a stage early when its loss stops improving")
     growth.add_argument("--spatial", action="store_true",
                         help="spatial growing: stage k learns the first (k+1)/K of the columns, zero elsewhere")
+    growth.add_argument("--baseline", action="store_true",
+                        help="also train separate SIRENs matching each width's parameter count (the paper's "
+                             "'individual'); fit adds them and the parameters needed to cover the PSNR range to metrics.json")
     growth.add_argument("--activation", choices=("sine", "finer"), default="sine",
                         help="sine (SIREN) or finer (FINER++ variable-periodic sine)")
     growth.add_argument("--stage-bias-ranges", default="", metavar="LO:HI,...",
@@ -74,8 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--preset", choices=("image", "spectral-bias", "growth"), default="image",
                      help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side; "
                           "growth: the spectral growth lab (same as --model streamable)")
-    gui.add_argument("--baseline", action="store_true",
-                     help="growth: also train separate SIRENs of matched parameter counts")
     gui.add_argument("--paused", action="store_true", help="open without starting training")
     gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")
     gui.add_argument("--screenshot-after", type=float, default=20.0, metavar="SECONDS",
@@ -179,7 +180,7 @@ def growth_scene_from_args(args, field, train):
         growth = GrowthConfig(stage_steps=steps[0], steps_per_stage=steps if len(steps) > 1 else (),
                               mode=args.growth_mode, plateau=args.plateau, spatial=args.spatial)
         return Scene(field=field, train=train, preset="growth", widths=widths, growth=growth,
-                     activation=args.activation, stage_bias_ranges=ranges)
+                     activation=args.activation, stage_bias_ranges=ranges, baseline=args.baseline)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
 
@@ -214,7 +215,7 @@ def load_signal_or_fail(source: str, size: int):
 
 
 def _fit(args) -> int:
-    from models.training import Trainer, TrainingDiverged, configure_cpu_threads
+    from models.training import Trainer, configure_cpu_threads
     from .headless import save_fit_outputs
 
     if args.steps < 0:
@@ -226,9 +227,10 @@ def _fit(args) -> int:
     scene = growth_scene_from_args(args, field_config, train_config) if args.model == "streamable" else None
     configure_cpu_threads(leave_one_for_gui=False)
     try:
-        trainer = scene.build(signal)[0][1] if scene else Trainer(signal, field_config, train_config)
+        runs = scene.build(signal) if scene else [("", Trainer(signal, field_config, train_config))]
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
+    trainer = runs[0][1]
     if signal.note and not args.quiet:
         print(f"fieldlab: {signal.name}: {signal.note}", file=sys.stderr)
     total = args.steps
@@ -236,20 +238,7 @@ def _fit(args) -> int:
         total = scene.growth.steps_until(len(scene.widths) - 1)
     progress = Progress(total, enabled=not args.quiet and sys.stderr.isatty())
     started = time.perf_counter()
-    warning = ""
-    eval_every = max(1, total // 100)
-    for step in range(total):
-        if trainer.finished:  # a plateaued growth ends early
-            break
-        trainer.step()
-        if (step + 1) % eval_every == 0 or step + 1 == total or trainer.finished:
-            try:
-                trainer.flush()
-            except TrainingDiverged as exc:
-                warning = str(exc)
-                break
-            _, _, value = trainer.evaluate()
-            progress.update(step + 1, value)
+    warning = _train(trainer, total, progress)
     seconds = time.perf_counter() - started
     progress.close()
     if warning:
@@ -264,7 +253,53 @@ def _fit(args) -> int:
     for entry in metrics.get("per_width", []):
         print(f"  width {entry['width']:>4}: {entry['params']:>7} params  PSNR {entry['psnr']:.2f} dB"
               + (f"  SSIM {entry['ssim']:.4f}" if entry.get("ssim") is not None else "") + f"  ({entry['state']})")
+    if len(runs) > 1:
+        _fit_separate_models(args, runs, metrics)
     return 0
+
+
+def _train(trainer, total: int, progress: "Progress") -> str:
+    """Step ``trainer`` up to ``total`` times (fewer once it is finished); a divergence warning or ''."""
+    from models.training import TrainingDiverged
+
+    eval_every = max(1, total // 100)
+    for step in range(total):
+        if trainer.finished:  # a plateaued growth, or a step budget, ends early
+            break
+        trainer.step()
+        if (step + 1) % eval_every == 0 or step + 1 == total or trainer.finished:
+            try:
+                trainer.flush()
+            except TrainingDiverged as exc:
+                return str(exc)
+            _, _, value = trainer.evaluate()
+            progress.update(step + 1, value)
+    return ""
+
+
+def _fit_separate_models(args, runs, metrics: dict) -> None:
+    """--baseline: train the separate SIRENs to their budgets and add them (and the coverage) to metrics.json."""
+    from .headless import separate_models_metrics, update_metrics
+
+    for label, trainer in runs[1:]:
+        if not args.quiet:
+            print(f"fieldlab: training {label} for {trainer.step_limit} steps", file=sys.stderr)
+        progress = Progress(trainer.step_limit, enabled=not args.quiet and sys.stderr.isatty())
+        warning = _train(trainer, trainer.step_limit, progress)
+        progress.close()
+        if warning:
+            print(f"fieldlab: warning: {label}: {warning}", file=sys.stderr)
+    extra = separate_models_metrics(metrics["per_width"], [trainer for _, trainer in runs[1:]])
+    try:
+        update_metrics(args.out, extra)
+    except OSError as exc:
+        raise UserFacingError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    for entry in extra["separate"]:
+        print(f"  separate SIREN w={entry['width']:>4}: {entry['params']:>7} params  PSNR {entry['psnr']:.2f} dB  "
+              f"({entry['steps']} steps)")
+    coverage = extra["coverage"]
+    print(f"  covering {coverage['psnr_low']:.2f}-{coverage['psnr_high']:.2f} dB: streamable {coverage['streamable_params']:,} "
+          f"params, separate models {coverage['separate_params']:,} (x{coverage['ratio']:.2f})")
 
 
 def _render(args) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal as os_signal
 import sys
-from dataclasses import replace
 
 from .cli import UserFacingError, configs_from_args, load_signal_or_fail
 
@@ -22,7 +21,7 @@ def run_gui(args) -> int:
     field, train = configs_from_args(args)
     try:
         if args.preset == "growth" or args.model == "streamable":
-            scene = replace(growth_scene_from_args(args, field, train), baseline=args.baseline)
+            scene = growth_scene_from_args(args, field, train)
         else:
             scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
     except ValueError as exc:

@@ -152,3 +152,32 @@ def save_runs(folder: str, trainers: list[tuple[str, Trainer]]) -> str:
 
 def _slug(label: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")
+
+
+def separate_models_metrics(per_width: list[dict], trainers: list[Trainer]) -> dict:
+    """'separate': the matched plain SIRENs' results; 'coverage': the paper's Table 1 for these widths (the
+    parameters needed to cover the streamable widths' PSNR range: one network vs the sum of separate ones)."""
+    separate = []
+    for entry, trainer in zip(per_width, trainers):
+        trainer.flush()
+        _, prediction, value = trainer.evaluate(current=True)
+        signal = trainer.signal
+        similarity = ssim(signal.as_display(prediction), signal.target_display()) if signal.kind == "image" else None
+        separate.append({"matches_width": entry["width"], "width": trainer.field_config.width, "params": trainer.params,
+                         "steps": trainer.step_count, "psnr": _finite_or_none(value),
+                         "ssim": _finite_or_none(similarity) if similarity is not None else None})
+    psnrs = [e["psnr"] for e in per_width if e["psnr"] is not None]
+    streamable = per_width[-1]["params"]
+    total = sum(e["params"] for e in separate)
+    coverage = {"psnr_low": min(psnrs), "psnr_high": max(psnrs), "streamable_params": streamable,
+                "separate_params": total, "ratio": total / streamable}
+    return {"separate": separate, "coverage": coverage}
+
+
+def update_metrics(folder: str, extra: dict) -> None:
+    path = os.path.join(folder, "metrics.json")
+    with open(path, encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    metrics.update(extra)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(metrics, handle, indent=2)

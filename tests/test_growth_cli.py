@@ -327,3 +327,23 @@ def test_fit_streamable_with_one_step_count_per_stage(tmp_path):
     code, _, err = run_cli("fit", "--signal", "camera", "--size", "16", "--model", "streamable", "--stage-steps", "4,x",
                            "--out", tmp_path / "bad")
     assert code == 2 and "--stage-steps" in err
+
+
+def test_fit_streamable_with_separate_models_baseline(tmp_path):
+    folder = tmp_path / "baseline"
+    code, out, err = run_cli("fit", "--signal", "camera", "--size", "16", "--model", "streamable", "--widths", "4,8",
+                             "--stage-steps", "5", "--baseline", "--out", folder)
+    assert code == 0, err
+    with open(folder / "metrics.json", encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    separate, per_width = metrics["separate"], metrics["per_width"]
+    assert [entry["matches_width"] for entry in separate] == [4, 8]
+    assert [entry["steps"] for entry in separate] == [5, 10], "each had as many steps as its width"
+    for entry, width in zip(separate, per_width):
+        assert abs(entry["params"] - width["params"]) <= 0.2 * width["params"]
+        assert math.isfinite(entry["psnr"])
+    coverage = metrics["coverage"]
+    assert coverage["streamable_params"] == per_width[-1]["params"]
+    assert coverage["separate_params"] == sum(entry["params"] for entry in separate)
+    assert coverage["ratio"] == pytest.approx(coverage["separate_params"] / coverage["streamable_params"])
+    assert "separate models" in out
