@@ -198,11 +198,8 @@ def render_growth(growth: dict) -> list[str]:
                            for key in ("evaluate_all_widths", "render_first", "render_cached"))])
         lines += _table(["field state", "re-rendered", "evaluate ms", "first render ms", "cached render ms"], rows)
 
-    quality = growth.get("quality")
-    lines.append("")
-    if not quality or "skipped" in quality:
-        lines.append(f"6c. Quality at equal steps: skipped ({quality['skipped'] if quality else 'not run'})")
-        default = growth.get("default_scene_quality")
+    lines += _quality_lines(growth.get("quality"))
+    default = growth.get("default_scene_quality")
     if default and "skipped" not in default:
         plain = default["plain"]
         widths = " / ".join(f"{e['width']}: {e['psnr']:.2f}" for e in default["streamable"])
@@ -226,6 +223,14 @@ def render_growth(growth: dict) -> list[str]:
         lines.append(f"6d. Width slider: skipped ({slider['skipped']})")
 
     return lines
+
+
+def _quality_lines(quality: dict | None) -> list[str]:
+    """6c: the issue's quality comparison at equal steps."""
+    lines = [""]
+    if not quality or "skipped" in quality:
+        lines.append(f"6c. Quality at equal steps: skipped ({quality['skipped'] if quality else 'not run'})")
+        return lines
     steps, total = quality["stage_steps"], quality["total_steps"]
     lines.append(f"6c. Quality at equal steps: {quality['signal']} {quality['size']} px, full batch, widths "
                  f"{'/'.join(map(str, quality['widths']))}, {steps} steps a stage ({total} in all); separate = "
@@ -245,6 +250,8 @@ def render_growth(growth: dict) -> list[str]:
                  f"{steps} steps (gap_vs_plain_stage_steps); training time streamable "
                  f"{quality['streamable_train_seconds']:.0f} s, plain {plain['train_seconds']:.0f} s")
     return lines
+
+
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
