@@ -1,8 +1,6 @@
 """The headless command line: ``fieldlab fit`` / ``fieldlab render`` end to end, and one-line user errors."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -10,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from cli_helpers import read_png, run_cli
 
-from app.cli import main
 from models.checkpoint import load_field, render_field
 from models.metrics import psnr
 from models.signals import load_signal
@@ -24,15 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--size", "24", "--width", "16", "--depth", "2"]
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def _png(path) -> np.ndarray:
-    return np.asarray(iio.imread(path))
+_png = read_png
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,15 @@
 """``fieldlab fit --model streamable`` and ``fieldlab render --width/--residual`` end to end (tiny runs)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from cli_helpers import read_png, run_cli
 
-from app.cli import main
 from models import training
 from models.checkpoint import load_field, render_field
 from models.metrics import psnr
@@ -36,15 +33,7 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def _png(path) -> np.ndarray:
-    return np.asarray(iio.imread(path))
+_png = read_png
 
 
 def _metrics(folder) -> dict:
