@@ -247,9 +247,8 @@ class WidthLab(QtWidgets.QWidget):
         if self._target_id != id(snapshot.target):
             self._target_id = id(snapshot.target)
             self._new_target(snapshot)
-            from models.metrics import radial_power_spectrum
-
-            self.plots.set_target_power(*radial_power_spectrum(snapshot.target))
+            if snapshot.target_radial_power is not None:
+                self.plots.set_target_power(*snapshot.target_radial_power)
         if not snapshot.runs or snapshot.runs[0].stages is None or not snapshot.runs[0].widths:
             return
         run = snapshot.runs[0]
@@ -305,13 +304,12 @@ class GrowthLabView(WidthLab):
         view = run.widths[index]
         self.reconstruction.set_title(f"Width {view.width} · {view.psnr:.2f} dB")
         self.reconstruction.show_array(view.reconstruction, (0.0, 1.0))
-        limit = _symmetric_limit(view.residual)
+        limit = view.residual_limit
         what = "output" if index == 0 else f"{view.width} − {run.widths[index - 1].width}"
         self.residual.set_title(f"Residual {what} (±{limit:.2g})")
         self.residual.show_array(view.residual, (-limit, limit))
-        error = np.abs(view.reconstruction - snapshot.target)
         self.error.set_title(f"|Error| (0 … {ERROR_LEVELS[1]:g})")
-        self.error.show_array(error.mean(axis=2) if error.ndim == 3 else error, ERROR_LEVELS)
+        self.error.show_array(view.error, ERROR_LEVELS)
         top = float(snapshot.target_spectrum.max()) or 1.0
         self.spectrum.show_array(view.spectrum, (0.0, top))
         self.residual_spectrum.show_array(view.residual_spectrum, (0.0, top))
@@ -343,12 +341,6 @@ def width_info(run, index: int) -> str:
     where = f" · target: first {view.revealed} columns" if view.revealed < (run.reconstruction.shape[1] if run.reconstruction.ndim > 1 else run.reconstruction.shape[0]) else ""
     return (f"<b>width {view.width}</b> · {view.params:,} parameters · PSNR {view.psnr:.2f} dB{ssim} · {stage}{where}"
             f" · {info.mode}" + (" · all stages trained" if info.finished else ""))
-
-
-def _symmetric_limit(residual: np.ndarray) -> float:
-    """A robust symmetric colour range: the 99.5th percentile of |residual| (never zero)."""
-    magnitude = np.abs(residual)
-    return float(max(np.percentile(magnitude, 99.5), 1e-4))
 
 
 class CurveGrowthView(WidthLab):

@@ -16,7 +16,7 @@ import torch
 
 from .fields import evaluate_in_chunks
 from .growth import StageInfo
-from .metrics import log_spectrum, psnr
+from .metrics import log_spectrum, psnr, radial_power_spectrum
 from .signals import Signal
 from .streamable import evaluate_widths_in_chunks
 from .width_views import WidthCache, WidthView
@@ -64,6 +64,8 @@ class Snapshot:
     """Something that happened and that the user should read (divergence recovered, ...)."""
     error: str = ""
     """An exception inside the worker, one paragraph; training is paused."""
+    target_radial_power: tuple[np.ndarray, np.ndarray] | None = None
+    """(frequencies, power) of the target's radial power spectrum (metrics.radial_power_spectrum)."""
 
 
 class LatestSlot:
@@ -141,6 +143,7 @@ class SnapshotRenderer:
         self.output = output
         self.target = readonly(signal.target_display())
         self.target_spectrum = readonly(log_spectrum(self.target))
+        self.target_radial_power = tuple(readonly(a) for a in radial_power_spectrum(self.target))
         self.cost = 0.0
         """Seconds the last render took (the worker paces its requests by it)."""
         self._condition = threading.Condition()
@@ -190,7 +193,8 @@ class SnapshotRenderer:
         self._widths.forget_other_generations(request.generation)
         runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
         return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
-                        self.signal, self.target, self.target_spectrum, runs, request.message, request.error)
+                        self.signal, self.target, self.target_spectrum, runs, request.message, request.error,
+                        self.target_radial_power)
 
     def _render_run(self, generation: int, index: int, run: RunState) -> RunSnapshot:
         widths: tuple[WidthView, ...] = ()

@@ -33,6 +33,10 @@ class WidthView:
     residual: np.ndarray
     """What this stage added, in display units: reconstruction_k - reconstruction_{k-1} before clipping,
     channels averaged (HxW or N); for the first stage, its output minus mid-grey (the zero output)."""
+    residual_limit: float
+    """A robust symmetric colour range for the residual: the 99.5th percentile of its magnitude (> 0)."""
+    error: np.ndarray
+    """|reconstruction - target|, channels averaged."""
     spectrum: np.ndarray
     residual_spectrum: np.ndarray
     radial_frequencies: np.ndarray
@@ -105,7 +109,10 @@ class WidthCache:
         similarity = ssim(shown, target) if signal.kind == "image" else float("nan")
         frequencies, power = radial_power_spectrum(reconstruction)
         _, residual_power = radial_power_spectrum(residual)
+        limit = float(max(np.percentile(np.abs(residual), 99.5), 1e-4))
+        error = np.abs(reconstruction - self.target)
+        error = error.mean(axis=2) if error.ndim == 3 else error
         return WidthView(
             info.widths[k], info.params[k], info.states[k], step, _readonly(reconstruction), _readonly(residual),
-            _readonly(log_spectrum(reconstruction)), _readonly(log_spectrum(residual)), _readonly(frequencies),
+            limit, _readonly(error), _readonly(log_spectrum(reconstruction)), _readonly(log_spectrum(residual)), _readonly(frequencies),
             _readonly(power), _readonly(residual_power), value, similarity, revealed)
