@@ -11,6 +11,7 @@ import torch
 from models.checkpoint import save_field
 from models.metrics import ssim
 from models.training import Trainer
+from models.width_views import residual_display, width_scores
 
 
 def write_png(path: str, unit_values: np.ndarray, curve: bool = False) -> None:
@@ -90,8 +91,9 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     if signal.note:
         metrics["note"] = signal.note
     info = trainer.stage_info()
+    outputs = trainer.predict_widths() if info is not None else []
     if info is not None:
-        metrics.update(growth_metrics(trainer, info))
+        metrics.update(growth_metrics(trainer, info, outputs))
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "metrics.json"), "w", encoding="utf-8") as handle:
         json.dump(metrics, handle, indent=2)
@@ -102,23 +104,22 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     if info is not None:
         extra["growth"] = {"states": list(info.states), "stage_end_steps": list(info.stage_end_steps),
                            "config": trainer.growth.to_dict()}
-        _write_width_images(folder, trainer)
+        _write_width_images(folder, trainer, outputs)
     save_field(folder, trainer.model, trainer.field_config, signal_meta, extra=extra)
     return metrics
 
 
-def growth_metrics(trainer, info) -> dict:
-    """'per_width': width, params, PSNR and SSIM of every trained or training width of a streamable field."""
+def growth_metrics(trainer, info, outputs: list[torch.Tensor]) -> dict:
+    """'per_width': width, params, PSNR and SSIM of every allocated width of a streamable field (the same
+    scores the growth lab shows)."""
     signal = trainer.signal
-    outputs = trainer.predict_widths()
     target = signal.target_display()
     per_width = []
     for k, output in enumerate(outputs):
-        reconstruction = signal.as_display(output)
         columns = info.revealed[k]
-        part = (slice(None), slice(0, columns)) if signal.kind == "image" else (slice(0, columns),)
-        entry = {"width": info.widths[k], "params": info.params[k], "psnr": _finite_or_none(trainer.width_psnr(output, k)),
-                 "ssim": _finite_or_none(ssim(reconstruction[part], target[part])) if signal.kind == "image" else None,
+        value, similarity = width_scores(signal, signal.as_display(output), target, columns)
+        entry = {"width": info.widths[k], "params": info.params[k], "psnr": _finite_or_none(value),
+                 "ssim": _finite_or_none(similarity) if signal.kind == "image" else None,
                  "state": info.states[k],
                  "end_step": info.stage_end_steps[k] if k < len(info.stage_end_steps) else None}
         if trainer.growth.spatial:
@@ -127,16 +128,14 @@ def growth_metrics(trainer, info) -> dict:
     return {"per_width": per_width, "growth": {**trainer.growth.to_dict(), "widths": list(info.widths)}}
 
 
-def _write_width_images(folder: str, trainer) -> None:
+def _write_width_images(folder: str, trainer, outputs: list[torch.Tensor]) -> None:
     """width_W.png and residual_W.png for every allocated width (residuals with a symmetric colour map)."""
     signal = trainer.signal
-    outputs = trainer.predict_widths()
     curve = signal.kind == "curve"
     for k, output in enumerate(outputs):
         width = trainer.widths[k]
         write_png(os.path.join(folder, f"width_{width}.png"), signal.as_display(output), curve=curve)
-        before = outputs[k - 1] if k else torch.zeros_like(output)
-        residual = ((output - before) * 0.5).mean(dim=1).cpu().numpy().reshape(signal.shape)
+        residual = residual_display(signal, output, outputs[k - 1] if k else None)
         write_residual_png(os.path.join(folder, f"residual_{width}.png"), residual, curve=curve)
 
 

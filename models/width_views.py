@@ -50,6 +50,21 @@ class WidthView:
     """Entries of the signal's last axis this width's target covers."""
 
 
+def residual_display(signal: Signal, output: torch.Tensor, previous: torch.Tensor | None) -> np.ndarray:
+    """What a stage added, in display units (half the value difference; channels averaged), shaped like the
+    signal; for the first stage (``previous`` None) its output against the zero output."""
+    raw = output.detach().float().cpu()
+    before = previous.detach().float().cpu() if previous is not None else torch.zeros_like(raw)
+    return ((raw - before) * 0.5).mean(dim=1).numpy().reshape(signal.shape).astype(np.float32)
+
+
+def width_scores(signal: Signal, reconstruction: np.ndarray, target: np.ndarray, revealed: int) -> tuple[float, float]:
+    """(PSNR, SSIM) of a width's display values on the part its target covers (SSIM is NaN for curves)."""
+    part = (slice(None), slice(0, revealed)) if signal.kind == "image" else (slice(0, revealed),)
+    shown, expected = reconstruction[part], target[part]
+    return psnr(shown, expected), ssim(shown, expected) if signal.kind == "image" else float("nan")
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     array.setflags(write=False)
@@ -98,15 +113,10 @@ class WidthCache:
     def _render_width(self, k: int, info: StageInfo, output: torch.Tensor, previous: torch.Tensor | None,
                       step: int) -> WidthView:
         signal = self.signal
-        raw = output.detach().float().cpu()
-        before = previous.detach().float().cpu() if previous is not None else torch.zeros_like(raw)
-        reconstruction = signal.as_display(raw)
-        residual = ((raw - before) * 0.5).mean(dim=1).numpy().reshape(signal.shape).astype(np.float32)
+        reconstruction = signal.as_display(output)
+        residual = residual_display(signal, output, previous)
         revealed = info.revealed[k]
-        part = (slice(None), slice(0, revealed)) if signal.kind == "image" else (slice(0, revealed),)
-        shown, target = reconstruction[part], self.target[part]
-        value = psnr(shown, target)
-        similarity = ssim(shown, target) if signal.kind == "image" else float("nan")
+        value, similarity = width_scores(signal, reconstruction, self.target, revealed)
         frequencies, power = radial_power_spectrum(reconstruction)
         _, residual_power = radial_power_spectrum(residual)
         limit = float(max(np.percentile(np.abs(residual), 99.5), 1e-4))
