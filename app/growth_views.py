@@ -374,7 +374,10 @@ class CurveGrowthView(WidthLab):
             self._items.append((self.output_plot.plot(name=f"width {width}"), self.residual_plot.plot(name=f"width {width}")))
         for i, ((output, residual), view) in enumerate(zip(self._items, views)):
             output.setData(x, view.reconstruction)
-            residual.setData(x, view.residual) if i else residual.setData([], [])  # stage 0 "adds" the whole base
+            if i:
+                residual.setData(x, view.residual)
+            else:  # stage 0 "adds" the whole base signal: plotting it would dwarf the real residuals
+                residual.setData([], [])
 
     def show_width(self, index: int) -> None:
         snapshot = self._snapshot
