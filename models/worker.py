@@ -220,8 +220,8 @@ class TrainingWorker:
     def _run_state(label: str, trainer: Trainer, evaluator) -> RunState:
         stages = trainer.stage_info()
         cached = trainer.fresh_full_batch_prediction()
-        if stages is not None and stages.states[stages.stage] != "training":
-            cached = None  # a trained width is rendered (and cached) from its final weights
+        if trainer.finished or (stages is not None and stages.states[stages.stage] != "training"):
+            cached = None  # a finished run (a trained width) is drawn, and cached, from its final weights
         if cached is not None:
             step, prediction, weights = cached[0], cached[1], None
         else:

@@ -156,3 +156,37 @@ def test_one_dimensional_growth_preset(qtbot):
         assert view._items[0][0].opts["pen"].width() > view._items[1][0].opts["pen"].width()
     finally:
         win.close()
+
+
+def test_spatial_growing_marks_the_revealed_columns(qtbot):
+    win = open_window(qtbot, growth_scene(steps=8, widths=(4, 8), spatial=True))
+    try:
+        snap = wait_for(qtbot, win, lambda s: finished(s) and len(s.runs[0].widths) == 2)
+        assert snap.runs[0].stages.revealed == (16, 32)
+        view = win.growth_view
+        view.slider.follow.setChecked(False)
+        view.slider.slider.setValue(0)
+        assert view._boundary.isVisible() and view._boundary.value() == 16
+        assert "first 16 columns" in view.info.text()
+        view.slider.slider.setValue(1)
+        assert not view._boundary.isVisible(), "the last stage covers every column"
+        win.controls.apply(win.session.scene, 32)
+        assert not win.controls.baseline.isEnabled(), "separate models compare spectral growth only"
+    finally:
+        win.close()
+
+
+def test_separate_models_baseline_in_the_tradeoff_plot(qtbot):
+    scene = growth_scene(steps=6, widths=(4, 8))
+    from dataclasses import replace
+
+    win = open_window(qtbot, replace(scene, baseline=True))
+    try:
+        snap = wait_for(qtbot, win, lambda s: len(s.runs) == 3 and not s.running and finished(s))
+        assert [run.label.startswith("separate SIREN") for run in snap.runs] == [False, True, True]
+        assert [run.step for run in snap.runs[1:]] == [6, 12], "each as many steps as its width had"
+        xs, _ = win.growth_view.plots._separate_item.getData()
+        assert len(xs) == 2
+        assert "Separate models" in win.growth_view.plots.coverage.text()
+    finally:
+        win.close()
