@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .fields import config_from_dict
+from .fields import config_from_dict, evaluation_chunk_rows
 from .layers import ACTIVATIONS, BlockActivation, siren_weight_bound
 
 
@@ -232,7 +232,7 @@ def matched_plain_width(parameters: int, depth: int, in_features: int, out_featu
 def evaluate_widths_in_chunks(model: StreamableField, coords: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
     """``model.forward_widths`` without autograd, in fixed-size row chunks (the same chunks every call,
     so that a width's output is reproduced bit for bit)."""
-    chunk = 2048 if coords.device.type == "cpu" else 1 << 16
+    chunk = evaluation_chunk_rows(coords.device)
     pieces: list[list[torch.Tensor]] = []
     with torch.no_grad():
         for i in range(0, coords.shape[0], chunk):
