@@ -11,14 +11,16 @@ from dataclasses import dataclass
 import torch
 
 from .fields import CoordinateMLP, FieldConfig, build_field, evaluate_in_chunks
+from .local_global import LocalGlobalConfig, LocalGlobalField
 from .signals import grid_coords, image_extent
 from .streamable import StreamableConfig, StreamableField, evaluate_widths_in_chunks
 
 FORMAT = "fieldlab.field"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """1: coordinate MLPs only. 2: adds 'architecture' ('mlp' or 'streamable'; absent means 'mlp') and, for
-streamable fields, 'stages' (allocated stage count) and 'growth' (stage states)."""
-ARCHITECTURES = ("mlp", "streamable")
+streamable fields, 'stages' (allocated stage count) and 'growth' (stage states). 3: adds the 'local-global'
+architecture, whose field config lists the partitions present (a cropped field stores only those)."""
+ARCHITECTURES = ("mlp", "streamable", "local-global")
 WEIGHTS_FILE = "field.safetensors"
 META_FILE = "field.json"
 
@@ -29,8 +31,8 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class SavedField:
-    model: CoordinateMLP | StreamableField
-    config: FieldConfig | StreamableConfig
+    model: CoordinateMLP | StreamableField | LocalGlobalField
+    config: FieldConfig | StreamableConfig | LocalGlobalConfig
     meta: dict
     """The JSON document: 'signal' (name, kind, shape, channels, extent), 'train', 'metrics'."""
 
@@ -44,6 +46,8 @@ def save_field(folder: str, model: torch.nn.Module, config: FieldConfig, signal_
     document = {"format": FORMAT, "version": FORMAT_VERSION, "field": config.to_dict(), "signal": signal_meta}
     if isinstance(model, StreamableField):
         document.update(architecture="streamable", stages=model.num_stages)
+    elif isinstance(model, LocalGlobalField):
+        document.update(architecture="local-global", field=model.config.to_dict())
     else:
         document["architecture"] = "mlp"
     document.update(extra or {})
@@ -81,6 +85,8 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
             stages = meta.get("stages")
             if not isinstance(stages, int) or isinstance(stages, bool) or not 1 <= stages <= len(config.widths):
                 raise ValueError(f"invalid stage count {stages!r}")
+        elif architecture == "local-global":
+            config = LocalGlobalConfig.from_dict(meta["field"])
         else:
             config = FieldConfig.from_dict(meta["field"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -89,12 +95,19 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
         tensors = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: unreadable weights ({exc})") from None
-    model = StreamableField(config, stages) if architecture == "streamable" else build_field(config)
+    if architecture == "streamable":
+        model = StreamableField(config, stages)
+    elif architecture == "local-global":
+        model = LocalGlobalField(config)
+    else:
+        model = build_field(config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{weights_path}: weights do not match the config ({first})") from None
+    if architecture == "local-global" and model.present_list != list(config.present_partitions):
+        raise CheckpointError(f"{weights_path}: the stored partitions do not match the config's 'present' list")
     return SavedField(model.to(device).eval(), config, meta)
 
 
@@ -119,7 +132,8 @@ def render_field(saved: SavedField, size: int | None = None, width: int | None =
 
     For a streamable field, ``width`` picks the sub-network (default: the widest) and ``residual`` returns
     what that width's stage added (its output minus the previous width's; the first stage's output itself).
-    Returns values in [-1, 1] (residuals in [-2, 2]) shaped (H, W, C) for images or (N, C) for curves.
+    Returns values in [-1, 1] (residuals in [-2, 2]) shaped (H, W, C) for images or (N, C) for curves; a
+    cropped Local-Global field gives NaN where its partitions were removed.
     """
     stage = stage_of_width(saved, width)
     if residual and stage is None:

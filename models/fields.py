@@ -118,7 +118,12 @@ def evaluation_chunk_rows(device: torch.device) -> int:
 
 
 def evaluate_in_chunks(model: torch.nn.Module, coords: torch.Tensor) -> torch.Tensor:
-    """``model(coords)`` without autograd, in row chunks sized for the device (evaluation_chunk_rows)."""
+    """``model(coords)`` without autograd, in row chunks sized for the device (evaluation_chunk_rows).
+
+    A model with its own chunked evaluation (``evaluate_chunked``, e.g. partitioned fields) uses that."""
+    own = getattr(model, "evaluate_chunked", None)
+    if own is not None:
+        return own(coords)
     chunk = evaluation_chunk_rows(coords.device)
     with torch.no_grad():
         outputs = [model(coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]

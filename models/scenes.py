@@ -7,15 +7,26 @@ SIRENs of matched parameter counts (the paper's 'individual' baseline).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dataclass_field, replace
+from dataclasses import asdict, dataclass, field as dataclass_field, replace
 
+import torch
+
+from .croppable import LocalGlobalTrainer, RegionTrainer
 from .fields import FieldConfig
 from .growth import GrowthConfig, GrowthTrainer
+from .local_global import LocalGlobalConfig, partition_of, total_parameters
+from .partitions import EXTENSION_INITS, auto_partition, partition_factors_for, partitions_in_box
 from .signals import Signal
 from .streamable import StreamableConfig, matched_plain_width, plain_siren_parameters
 from .training import TrainConfig, Trainer
 
-PRESETS = ("image", "spectral-bias", "growth")
+PRESETS = ("image", "spectral-bias", "growth", "crop")
+PARTITIONED_MODELS = ("local-global", "siren-per-partition")
+PARTITIONED_DEPTH = 4
+"""Sine layers of the partitioned models by default: the paper's five-layer networks (4 sine + linear)."""
+REGIONS = {"top": ((0.0, 0.0), (0.5, 1.0)), "bottom": ((0.5, 0.0), (1.0, 1.0)), "left": ((0.0, 0.0), (1.0, 0.5)),
+           "right": ((0.0, 0.5), (1.0, 1.0)), "centre": ((0.25, 0.25), (0.75, 0.75))}
+"""Named parts of an image to pre-train on before extending: (lower, upper) fractions of (rows, columns)."""
 
 DEFAULT_LR = {"siren": 1e-3, "relu": 1e-3, "fourier": 1e-3}
 """Adam learning rates per model kind that converge on the default working sizes (see README)."""
@@ -25,6 +36,53 @@ MODEL_LABELS = {"siren": "SIREN", "relu": "ReLU MLP", "fourier": "Fourier featur
 
 def default_lr(kind: str) -> float:
     return DEFAULT_LR[kind]
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """The crop & extend lab: how the signal is partitioned, how big the field is, what it is compared to."""
+
+    model: str = "local-global"
+    """'local-global' (local sub-networks + global SIREN + merge) or 'siren-per-partition'."""
+    partitions: tuple[int, ...] = (8, 8)
+    """Parts per axis in array order (rows, columns); ignored when partition_size is set."""
+    partition_size: int = 0
+    """Automatic partitioning: samples per partition side (e.g. 32 px); 0 uses ``partitions``."""
+    params: int = 67_000
+    """Parameter budget that sets the local and global widths (paper, Appendix A); 0 uses the widths below."""
+    global_ratio: float = 0.1
+    """Wanted share of global weights (global SIREN + merge) under a budget; the paper recommends 5-15%."""
+    local_width: int = 14
+    """Local sub-network width when params is 0."""
+    global_width: int = 84
+    """Global SIREN width when params is 0."""
+    baselines: bool = False
+    """Also train a plain SIREN and the other partitioned model at a matched parameter count."""
+    extend: bool = False
+    """The extension experiment (paper Fig. 7): train on ``region`` first, then add the missing partitions
+    at step ``extend_at``, next to a smaller SIREN fine-tuned on the whole signal and a new full-size SIREN."""
+    region: str = "top"
+    """Part trained before extending: top, bottom, left, right or centre."""
+    extend_at: int = 300
+    """Step at which the extension starts (the GUI can also start it earlier)."""
+    extension_init: str = "mirror"
+    """How added partitions start: mirror, copy or fresh (models/partitions.py)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "partitions", tuple(int(c) for c in self.partitions))
+        if self.model not in PARTITIONED_MODELS:
+            raise ValueError(f"unknown partitioned model {self.model!r}; choose one of {', '.join(PARTITIONED_MODELS)}")
+        if self.region not in REGIONS:
+            raise ValueError(f"unknown region {self.region!r}; choose one of {', '.join(REGIONS)}")
+        if self.extension_init not in EXTENSION_INITS:
+            raise ValueError(f"unknown extension init {self.extension_init!r}; choose one of {', '.join(EXTENSION_INITS)}")
+        if self.extend_at < 0 or self.params < 0 or self.partition_size < 0:
+            raise ValueError("extend_at, params and partition_size must not be negative")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["partitions"] = list(self.partitions)
+        return data
 
 
 @dataclass(frozen=True)
@@ -50,6 +108,8 @@ class Scene:
     baseline: bool = False
     """'growth': also train separate SIRENs matching each width's parameter count, each for as many steps
     as the streamable field had trained when that width was finished."""
+    crop: CropSettings = dataclass_field(default_factory=CropSettings)
+    """'crop': the Local-Global lab's settings (field.depth, w0, seed apply; field.width does not)."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -78,6 +138,8 @@ class Scene:
         """Fresh trainers; calling it twice gives identical weights and batches (the seeds are in the configs)."""
         if self.preset == "growth":
             return self._build_growth(signal)
+        if self.preset == "crop":
+            return self._build_crop(signal)
         return [(label, Trainer(signal, f, t)) for label, f, t in self.run_configs()]
 
     def _build_growth(self, signal: Signal) -> list[tuple[str, Trainer]]:
@@ -91,6 +153,60 @@ class Scene:
                 trainer.step_limit = steps
                 runs.append((label, trainer))
         return runs
+
+    def partitioned_config(self, signal: Signal, model: str | None = None, params: int | None = None) -> LocalGlobalConfig:
+        """The crop lab's field for ``signal``: partition factors (manual or from a partition size) and widths
+        (given, or from the parameter budget and global ratio; siren-per-partition has no global weights)."""
+        crop = self.crop
+        model = model or crop.model
+        factors = partition_factors_for(signal.shape, crop.partition_size) if crop.partition_size else crop.partitions
+        base = LocalGlobalConfig(in_features=signal.in_features, out_features=signal.channels, partitions=factors,
+                                 extent=signal.extent, local_width=crop.local_width,
+                                 global_width=crop.global_width if model == "local-global" else 0,
+                                 depth=self.field.depth, w0=self.field.w0, seed=self.field.seed)
+        budget = crop.params if params is None else params
+        if budget:
+            return auto_partition(base, budget, crop.global_ratio if model == "local-global" else 0.0)
+        return base
+
+    def region_partitions(self, config: LocalGlobalConfig) -> list[int]:
+        lower, upper = REGIONS[self.crop.region]
+        if len(config.partitions) != 2:
+            raise ValueError("the extension experiment needs an image (2D partitions)")
+        return partitions_in_box(config, lower, upper)
+
+    def _build_crop(self, signal: Signal) -> list[tuple[str, Trainer]]:
+        crop = self.crop
+        config = self.partitioned_config(signal)
+        name = "Local-Global SIREN" if crop.model == "local-global" else "SIREN per partition"
+        grid = "x".join(map(str, config.partitions))
+        if crop.extend:
+            region = self.region_partitions(config)
+            half = replace(config, present=tuple(region))
+            trainer = LocalGlobalTrainer(signal, half, self.train, crop.extend_at, crop.extension_init)
+            runs: list[tuple[str, Trainer]] = [(f"{name} {grid}, extended ({crop.extension_init})", trainer)]
+            rows = torch.nonzero(torch.isin(partition_of(config, signal.coords), torch.tensor(region))).reshape(-1)
+            small = self._matched_siren(signal, total_parameters(half))
+            full = self._matched_siren(signal, total_parameters(config, config.num_partitions))
+            runs.append((f"SIREN w={small.width}, fine-tuned", RegionTrainer(signal, small, self.train, rows, crop.extend_at)))
+            runs.append((f"SIREN w={full.width}, from scratch", RegionTrainer(signal, full, self.train, None, crop.extend_at,
+                                                                            from_scratch=True)))
+            return runs
+        runs = [(f"{name} {grid} ({config.local_width}/{config.global_width})",
+                 LocalGlobalTrainer(signal, config, self.train))]
+        if crop.baselines:
+            other = "siren-per-partition" if crop.model == "local-global" else "local-global"
+            other_config = self.partitioned_config(signal, other, total_parameters(config))
+            other_name = "SIREN per partition" if other == "siren-per-partition" else "Local-Global SIREN"
+            runs.append((f"{other_name} {grid} ({other_config.local_width}/{other_config.global_width})",
+                         LocalGlobalTrainer(signal, other_config, self.train)))
+            plain = self._matched_siren(signal, total_parameters(config))
+            runs.append((f"SIREN w={plain.width} (matched)", Trainer(signal, plain, self.train)))
+        return runs
+
+    def _matched_siren(self, signal: Signal, params: int) -> FieldConfig:
+        width = matched_plain_width(params, self.field.depth, signal.in_features, signal.channels)
+        return replace(self.field, kind="siren", width=width, in_features=signal.in_features, out_features=signal.channels)
 
     def baseline_configs(self, in_features: int, out_features: int) -> list[tuple[str, FieldConfig, int]]:
         """Separate SIRENs matching each stage width's parameter count, with that width's step budget."""
@@ -116,6 +232,15 @@ CURVE_GROWTH_SCENE = Scene(field=FieldConfig(kind="siren", width=40, depth=3, w0
                            train=TrainConfig(lr=1e-3, batch_size=0), preset="growth", widths=(10, 20, 30, 40),
                            growth=GrowthConfig(stage_steps=150))
 """The paper's Fig. 5: the 1D sum of sinusoids, widths 10 -> 40, 150 full-batch steps per stage."""
+
+
+DEFAULT_CROP_SCENE = Scene(field=FieldConfig(kind="siren", depth=PARTITIONED_DEPTH, w0=30.0),
+                           train=TrainConfig(lr=1e-3, batch_size=16384),
+                           preset="crop", crop=CropSettings())
+"""The crop lab's default: the 256-px cameraman, 8x8 partitions, ~67k parameters with 10% global weights."""
+
+DEFAULT_EXTEND_SCENE = replace(DEFAULT_CROP_SCENE, crop=CropSettings(extend=True))
+"""The extension experiment: top half first, the bottom half's partitions added at step 300."""
 
 
 def run_label(config: FieldConfig) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .croppable import PartitionInfo, partition_psnrs
 from .fields import evaluate_in_chunks
 from .growth import StageInfo
 from .metrics import log_spectrum, psnr, radial_power_spectrum
@@ -46,6 +47,13 @@ class RunSnapshot:
     """For a growing (streamable) field: its stages; None otherwise."""
     widths: tuple[WidthView, ...] = ()
     """For a growing field: every allocated width, ready for the width slider."""
+    partitions: PartitionInfo | None = None
+    """For a partitioned (croppable) field: its layout; cropped samples are NaN in reconstruction and error,
+    and psnr covers the present partitions only."""
+    partition_psnr: np.ndarray | None = None
+    """PSNR per partition (flat index; NaN where cropped)."""
+    extension_step: int | None = None
+    """For a run trained on part of the signal first: the step it moved on to the whole signal."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ class RunState:
     loss: float
     loss_history: np.ndarray
     stages: StageInfo | None = None
+    partitions: PartitionInfo | None = None
+    extension_step: int | None = None
 
 
 @dataclass
@@ -212,14 +222,22 @@ class SnapshotRenderer:
         error = np.abs(reconstruction - self.target)
         if error.ndim == 3:
             error = error.mean(axis=2)
+        spectrum_of = reconstruction
+        partition_psnr = None
+        if run.partitions is not None:
+            present = np.isfinite(error)
+            value = psnr(reconstruction[present], self.target[present]) if present.any() else float("nan")
+            partition_psnr = readonly(partition_psnrs(reconstruction, self.target, run.partitions.pixel_partition,
+                                                      run.partitions.num_partitions))
+            spectrum_of = np.nan_to_num(reconstruction, nan=0.0)
         history = self._psnr.setdefault((generation, index), [])
         while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
             history.pop()
         history.append((run.step, value))
         return RunSnapshot(run.label, run.params, run.step, readonly(reconstruction), readonly(error),
-                           readonly(log_spectrum(reconstruction)), value, run.loss,
+                           readonly(log_spectrum(spectrum_of)), value, run.loss,
                            readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history),
-                           run.stages, widths)
+                           run.stages, widths, run.partitions, partition_psnr, run.extension_step)
 
     def _render_widths(self, generation: int, index: int, run: RunState) -> tuple[WidthView, ...]:
         """Every allocated width; trained ones come from the cache, and with a fresh full-batch prediction

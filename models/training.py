@@ -103,6 +103,12 @@ class Trainer:
         """True once step_limit is reached (a growing field: once its last stage is trained)."""
         self.seconds = 0.0
         """Wall time spent inside step() (what a saved run reports as its training time)."""
+        self.structure = 0
+        """Bumped whenever the model's parameter shapes change (growth, crop): views rebuild their copy."""
+        self.train_rows: torch.Tensor | None = None
+        """Rows the loss covers (None: every sample); the rest is only evaluated."""
+        self.extension_step: int | None = None
+        """Step at which a run trained on part of the signal moved on to all of it (crop & extend lab)."""
         self.loss_steps: list[int] = []
         self.loss_values: list[float] = []
         self.psnr_steps: list[int] = []
@@ -122,6 +128,10 @@ class Trainer:
         """Growth stages of the field (see models/growth.py); None for a field that does not grow."""
         return None
 
+    def partition_info(self):
+        """Partitions of a croppable field (see models/croppable.py); None for an unpartitioned one."""
+        return None
+
     @property
     def full_batch(self) -> bool:
         return self.batch_size == self.coords.shape[0]
@@ -135,9 +145,12 @@ class Trainer:
 
     def _batch_index(self) -> torch.Tensor | None:
         """Rows of this step's minibatch, or None for the full signal."""
+        rows = self.train_rows
         if self.full_batch:
-            return None
-        return torch.randint(0, self.coords.shape[0], (self.batch_size,), device=self.device, generator=self.generator)
+            return rows
+        if rows is None:
+            return torch.randint(0, self.coords.shape[0], (self.batch_size,), device=self.device, generator=self.generator)
+        return rows[torch.randint(0, rows.shape[0], (self.batch_size,), device=self.device, generator=self.generator)]
 
     def step(self) -> None:
         """One Adam update on the full signal or a fresh random minibatch."""
@@ -151,7 +164,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if self.full_batch:
+        if self.full_batch and index is None:
             self._full_batch_prediction = (self.step_count, prediction.detach())
         self._pending_losses.append(loss.detach())
         self.step_count += 1

@@ -209,7 +209,7 @@ class TrainingWorker:
             if _structure(trainer) != self._structures[i]:  # the field grew: the renderer needs its new shape
                 self._evaluators[i] = copy.deepcopy(trainer.model).eval()
                 self._structures[i] = _structure(trainer)
-        runs = [self._run_state(label, trainer, evaluator)
+        runs = [self._run_state(label, trainer, evaluator, paused=not self._running)
                 for (label, trainer), evaluator in zip(self._trainers, self._evaluators)]
         device = str(self._trainers[0][1].device) if self._trainers else "-"
         step = self._trainers[0][1].step_count if self._trainers else 0
@@ -217,11 +217,11 @@ class TrainingWorker:
                                             message, error))
 
     @staticmethod
-    def _run_state(label: str, trainer: Trainer, evaluator) -> RunState:
+    def _run_state(label: str, trainer: Trainer, evaluator, paused: bool = False) -> RunState:
         stages = trainer.stage_info()
         cached = trainer.fresh_full_batch_prediction()
-        if trainer.finished or (stages is not None and stages.states[stages.stage] != "training"):
-            cached = None  # a finished run (a trained width) is drawn, and cached, from its final weights
+        if paused or trainer.finished or (stages is not None and stages.states[stages.stage] != "training"):
+            cached = None  # paused or finished runs (and trained widths) are drawn from their current weights
         if cached is not None:
             step, prediction, weights = cached[0], cached[1], None
         else:
@@ -231,12 +231,12 @@ class TrainingWorker:
         loss = trainer.loss_values[-1] if trainer.loss_values else float("nan")
         history = np.column_stack([np.asarray(trainer.loss_steps, dtype=np.float64),
                                    np.asarray(trainer.loss_values, dtype=np.float64)])
-        return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history, stages)
+        return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history, stages,
+                        trainer.partition_info(), trainer.extension_step)
 
 
 def _structure(trainer: Trainer) -> int:
-    info = trainer.stage_info()
-    return info.structure if info is not None else 0
+    return trainer.structure
 
 
 def _describe(exc: BaseException) -> str:

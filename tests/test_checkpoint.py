@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from models.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, load_field, render_field, save_field
+from models.checkpoint import FORMAT_VERSION, META_FILE, WEIGHTS_FILE, CheckpointError, load_field, render_field, save_field
 from models.fields import FieldConfig, build_field
 from models.signals import grid_coords
 
@@ -67,7 +67,7 @@ def test_meta_document(saved):
     folder, _, config = saved
     with open(os.path.join(folder, META_FILE), encoding="utf-8") as handle:
         document = json.load(handle)
-    assert document["format"] == "fieldlab.field" and document["version"] == 2
+    assert document["format"] == "fieldlab.field" and document["version"] == FORMAT_VERSION == 3
     assert document["architecture"] == "mlp"
     assert document["field"] == config.to_dict()
     assert document["signal"] == IMAGE_META
