@@ -11,7 +11,9 @@ import sys
 import time
 
 from . import __version__
-from models.scenes import DEFAULT_FIELD, DEFAULT_SIGNAL, DEFAULT_SIZE, DEFAULT_TRAIN
+from models.scenes import DEFAULT_FIELD, DEFAULT_SIGNAL, DEFAULT_SIZE, DEFAULT_TRAIN, PARTITIONED_DEPTH, PARTITIONED_MODELS
+
+from .crop_cli import add_crop_command, crop_main, fit_partitioned, partition_arguments
 
 EPILOG = """\
 signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
@@ -24,16 +26,22 @@ examples:
   fieldlab render runs/cam --out cam_1024.png --size 1024
   fieldlab fit --signal camera --model streamable --widths 16,32,64,128 --stage-steps 300 --out runs/grow
   fieldlab render runs/grow --width 32 --residual --out residual_32.png
+  fieldlab fit --signal camera --model local-global --partitions 8,8 --global-ratio 0.1 --steps 300 --out runs/lg
+  fieldlab crop runs/lg --remove 0,0 0,1 3,4 --out runs/lg_cropped
+  fieldlab fit --signal camera --model local-global --extend --region top --extend-at 300 --steps 300 --out runs/ext
 """
 
 
 def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--signal", default=DEFAULT_SIGNAL if for_gui else None, required=not for_gui,
                         help="sample name or image file" + (f" (default {DEFAULT_SIGNAL})" if for_gui else ""))
-    parser.add_argument("--model", choices=("relu", "fourier", "siren", "streamable"), default=DEFAULT_FIELD.kind,
-                        help=f"network kind (default {DEFAULT_FIELD.kind}); streamable: a SIREN grown through --widths")
+    parser.add_argument("--model", choices=("relu", "fourier", "siren", "streamable", *PARTITIONED_MODELS),
+                        default=DEFAULT_FIELD.kind,
+                        help=f"network kind (default {DEFAULT_FIELD.kind}); streamable: a SIREN grown through --widths; "
+                             "local-global / siren-per-partition: croppable partitioned fields (see --partitions)")
     parser.add_argument("--width", type=int, default=DEFAULT_FIELD.width, help=f"hidden units per layer (default {DEFAULT_FIELD.width})")
-    parser.add_argument("--depth", type=int, default=DEFAULT_FIELD.depth, help=f"hidden layers (default {DEFAULT_FIELD.depth})")
+    parser.add_argument("--depth", type=int, default=None,
+                        help=f"hidden (sine) layers (default {DEFAULT_FIELD.depth}; 4 for the partitioned models, as the paper)")
     parser.add_argument("--w0", type=float, default=DEFAULT_FIELD.w0, help=f"SIREN frequency factor (default {DEFAULT_FIELD.w0:g})")
     parser.add_argument("--sigma", type=float, default=DEFAULT_FIELD.fourier_sigma,
                         help=f"Fourier-feature scale (default {DEFAULT_FIELD.fourier_sigma:g})")
@@ -61,6 +69,7 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     growth.add_argument("--stage-bias-ranges", default="", metavar="LO:HI,...",
                         help="per stage, the range of the new units' first-layer biases, e.g. ',1:2,2:3,3:4' "
                              "(empty entry: default init); the FINER++ streamable variant")
+    partition_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the app (the default)", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_arguments(gui, for_gui=True)
-    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth"), default="image",
+    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth", "crop"), default="image",
                      help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side; "
-                          "growth: the spectral growth lab (same as --model streamable)")
+                          "growth: the spectral growth lab (same as --model streamable); crop: the crop & extend "
+                          "lab (same as --model local-global)")
     gui.add_argument("--paused", action="store_true", help="open without starting training")
     gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")
     gui.add_argument("--screenshot-after", type=float, default=20.0, metavar="SECONDS",
@@ -97,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--width", type=int, default=None, help="streamable field: the stage width to render (default: widest)")
     render.add_argument("--residual", action="store_true",
                         help="streamable field: render what the width's stage added (diverging colours, white = 0)")
+    add_crop_command(commands, EPILOG)
     return parser
 
 
@@ -127,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fit(args)
         if args.command == "render":
             return _render(args)
+        if args.command == "crop":
+            return crop_main(args)
         from .gui import run_gui
 
         return run_gui(args)
@@ -150,8 +163,10 @@ def configs_from_args(args):
 
     try:
         select_device(args.device)
-        kind = "siren" if args.model == "streamable" else args.model
-        field = FieldConfig(kind=kind, width=args.width, depth=args.depth, w0=args.w0,
+        kind = args.model if args.model in ("relu", "fourier", "siren") else "siren"
+        depth = args.depth if args.depth is not None else (
+            PARTITIONED_DEPTH if args.model in PARTITIONED_MODELS else DEFAULT_FIELD.depth)
+        field = FieldConfig(kind=kind, width=args.width, depth=depth, w0=args.w0,
                             fourier_sigma=args.sigma, seed=args.seed)
         lr = args.lr if args.lr is not None else default_lr(kind)
         train = TrainConfig(lr=lr, batch_size=args.batch, seed=args.seed, device=args.device)
@@ -224,6 +239,8 @@ def _fit(args) -> int:
         raise UserFacingError(f"--out {args.out}: exists and is not a folder")
     signal = load_signal_or_fail(args.signal, args.size)
     field_config, train_config = configs_from_args(args)
+    if args.model in PARTITIONED_MODELS:
+        return fit_partitioned(args, signal, field_config, train_config)
     scene = growth_scene_from_args(args, field_config, train_config) if args.model == "streamable" else None
     configure_cpu_threads(leave_one_for_gui=False)
     try:
@@ -304,7 +321,7 @@ def _fit_separate_models(args, runs, metrics: dict) -> None:
 
 def _render(args) -> int:
     from models.checkpoint import CheckpointError, load_field, render_field
-    from .headless import write_png, write_residual_png
+    from .headless import write_cropped_png, write_png, write_residual_png
 
     try:
         saved = load_field(args.folder)
@@ -321,7 +338,9 @@ def _render(args) -> int:
     kind = saved.meta.get("signal", {}).get("kind")
     scale = ""
     try:
-        if args.residual:
+        if values.isnan().any() and not args.residual:
+            scale = write_cropped_png(args.out, ((values.numpy() + 1.0) * 0.5))
+        elif args.residual:
             scale = write_residual_png(args.out, values.numpy() * 0.5, curve=kind == "curve")
         else:
             write_png(args.out, ((values.numpy() + 1.0) * 0.5).clip(0, 1), curve=kind == "curve")

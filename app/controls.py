@@ -17,8 +17,10 @@ from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, def
 from models.signals import CURVE_SIGNALS, SAMPLE_IMAGES
 from models.training import TrainConfig
 
+from .crop_controls import CropControls
+
 PRESET_ITEMS = (("Single field", "image"), ("Spectral bias: ReLU vs Fourier vs SIREN", "spectral-bias"),
-                ("Spectral growth: streamable SIREN", "growth"))
+                ("Spectral growth: streamable SIREN", "growth"), ("Crop & extend: Local-Global SIREN", "crop"))
 MODEL_ITEMS = (("SIREN", "siren"), ("ReLU MLP", "relu"), ("Fourier-feature MLP", "fourier"))
 LR_CHOICES = ("1e-5", "3e-5", "1e-4", "3e-4", "1e-3", "3e-3", "1e-2")
 
@@ -46,6 +48,8 @@ class ControlPanel(QtWidgets.QWidget):
     """End the stage in training now and start the next one."""
     addStageRequested = QtCore.Signal(int)
     """Plan one more stage of this width (training resumes if everything was trained)."""
+    cropAction = QtCore.Signal(str)
+    """A crop & extend edit button (see CropControls.action)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -112,6 +116,10 @@ class ControlPanel(QtWidgets.QWidget):
         layout.addWidget(train_box)
         self.growth_box = self._build_growth_box()
         layout.addWidget(self.growth_box)
+        self.crop_box = CropControls()
+        self.crop_box.changed.connect(self._changed)
+        self.crop_box.action.connect(self.cropAction)
+        layout.addWidget(self.crop_box)
 
         buttons = QtWidgets.QHBoxLayout()
         style = self.style()
@@ -208,6 +216,9 @@ class ControlPanel(QtWidgets.QWidget):
         train = TrainConfig(lr=self._last_lr, batch_size=self.batch.value(), seed=self.seed.value(),
                             device=self.device.currentText())
         preset = self.preset.currentData()
+        if preset == "crop":
+            return Scene(field=replace(field, kind="siren"), train=train, preset="crop", lr_override=False,
+                         crop=self.crop_box.settings())
         if preset != "growth":
             return Scene(field=field, train=train, preset=preset, lr_override=False)
         from .cli import parse_bias_ranges
@@ -278,6 +289,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.bias_ranges.setText(", ".join("" if r is None else f"{r[0]:g}:{r[1]:g}" for r in scene.stage_bias_ranges))
         self.baseline.setChecked(scene.baseline)
         self._last_growth_text = self._growth_texts()
+        self.crop_box.apply(scene.crop)
         del blockers
         self._update_enabled()
 
@@ -293,10 +305,12 @@ class ControlPanel(QtWidgets.QWidget):
     def _update_enabled(self) -> None:
         comparison = self.preset.currentData() == "spectral-bias"
         growth = self.preset.currentData() == "growth"
+        crop = self.preset.currentData() == "crop"
         kind = self.kind.currentData()
-        self.kind.setEnabled(not comparison and not growth)
-        self.width_box.setEnabled(not growth)
-        self.w0.setEnabled(comparison or growth or kind == "siren")
+        self.kind.setEnabled(not comparison and not growth and not crop)
+        self.width_box.setEnabled(not growth and not crop)
+        self.crop_box.setVisible(crop)
+        self.w0.setEnabled(comparison or growth or crop or kind == "siren")
         self.sigma.setEnabled(comparison or kind == "fourier")
         self.growth_box.setVisible(growth)
         progressive = self.growth_mode.currentData() == "progressive"

@@ -15,6 +15,7 @@ def run_gui(args) -> int:
     from models.training import configure_cpu_threads
 
     from .cli import growth_scene_from_args
+    from .crop_cli import crop_settings_from_args
     from .main_window import MainWindow
 
     signal = load_signal_or_fail(args.signal, args.size)
@@ -22,6 +23,11 @@ def run_gui(args) -> int:
     try:
         if args.preset == "growth" or args.model == "streamable":
             scene = growth_scene_from_args(args, field, train)
+        elif args.preset == "crop" or args.model in ("local-global", "siren-per-partition"):
+            if args.model not in ("local-global", "siren-per-partition"):
+                args.model = "local-global"
+            scene = Scene(field=field, train=train, preset="crop", lr_override=args.lr is not None,
+                          crop=crop_settings_from_args(args))
         else:
             scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
     except ValueError as exc:

@@ -28,6 +28,18 @@ def write_png(path: str, unit_values: np.ndarray, curve: bool = False) -> None:
     iio.imwrite(path, (np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
+def write_cropped_png(path: str, unit_values: np.ndarray) -> str:
+    """Save [0, 1] values whose cropped samples are NaN as an RGBA PNG, cropped parts fully transparent."""
+    values = np.asarray(unit_values, dtype=np.float32)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    missing = ~np.isfinite(values if values.ndim == 2 else values.sum(axis=2))
+    rgb = np.repeat(values[:, :, None], 3, axis=2) if values.ndim == 2 else values
+    rgba = np.concatenate([np.nan_to_num(rgb, nan=0.0), (~missing)[:, :, None].astype(np.float32)], axis=2)
+    write_png(path, rgba)
+    return f" ({int(missing.sum())} cropped pixels left transparent)"
+
+
 def diverging_colors(values: np.ndarray, limit: float) -> np.ndarray:
     """Blue (negative) - white (zero) - red (positive) RGB in [0, 1] for values in [-limit, limit]."""
     t = np.clip(np.asarray(values, dtype=np.float32) / max(limit, 1e-12), -1.0, 1.0)[..., None]
@@ -75,11 +87,17 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
         {"step": int(s), "psnr": _finite_or_none(p), "loss": _finite_or_none(history_loss.get(s, history_loss.get(s - 1, math.nan)))}
         for s, p in zip(trainer.psnr_steps, trainer.psnr_values)
     ]
+    parts = trainer.partition_info()
+    cropped = bool(np.isnan(reconstruction).any())
+    if parts is not None:
+        model = parts.model
+    else:
+        model = "streamable" if trainer.stage_info() is not None else trainer.field_config.kind
     metrics = {
         "signal": signal.name,
-        "model": "streamable" if trainer.stage_info() is not None else trainer.field_config.kind,
+        "model": model,
         "psnr": _finite_or_none(value),
-        "ssim": _finite_or_none(ssim(reconstruction, target)) if signal.kind == "image" else None,
+        "ssim": _finite_or_none(ssim(reconstruction, target)) if signal.kind == "image" and not cropped else None,
         "params": trainer.params,
         "steps": trainer.step_count,
         "seconds": round(seconds, 3),
@@ -90,6 +108,8 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     }
     if signal.note:
         metrics["note"] = signal.note
+    if parts is not None:
+        metrics["partitions"] = partition_metrics(trainer, parts, prediction)
     info = trainer.stage_info()
     outputs = trainer.predict_widths() if info is not None else []
     if info is not None:
@@ -97,7 +117,10 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "metrics.json"), "w", encoding="utf-8") as handle:
         json.dump(metrics, handle, indent=2)
-    write_png(os.path.join(folder, "reconstruction.png"), reconstruction, curve=signal.kind == "curve")
+    if cropped and signal.kind == "image":
+        write_cropped_png(os.path.join(folder, "reconstruction.png"), reconstruction)
+    else:
+        write_png(os.path.join(folder, "reconstruction.png"), reconstruction, curve=signal.kind == "curve")
     signal_meta = {"name": signal.name, "kind": signal.kind, "shape": list(signal.shape),
                    "channels": signal.channels, "extent": list(signal.extent)}
     extra = {"train": trainer.train_config.to_dict(), "metrics": {"psnr": metrics["psnr"], "steps": step}}
@@ -107,6 +130,26 @@ def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:
         _write_width_images(folder, trainer, outputs)
     save_field(folder, trainer.model, trainer.field_config, signal_meta, extra=extra)
     return metrics
+
+
+def partition_metrics(trainer, parts, prediction: torch.Tensor) -> dict:
+    """Layout, parameter split and the PSNR of every partition (a grid in array order; null where cropped)."""
+    scores = trainer.partition_psnrs(prediction).reshape(parts.partitions)
+    return {"model": parts.model, "factors": list(parts.partitions),
+            "local_width": trainer.config.local_width, "global_width": trainer.config.global_width,
+            "present": len(parts.present), "total": parts.num_partitions,
+            "global_params": parts.global_params, "local_params_per_partition": parts.local_params,
+            "global_share": round(parts.global_params / max(parts.params, 1), 4),
+            "params_uncropped": parts.params_uncropped, "bytes": parts.bytes,
+            "extension_step": parts.extension_step, "added": len(parts.added),
+            "psnr_per_partition": _nan_to_none(np.round(scores, 3).tolist()),
+            "psnr_convention": "per partition: 10 log10(1 / MSE) over its pixels, values in [0, 1]; cropped: null"}
+
+
+def _nan_to_none(values):
+    if isinstance(values, list):
+        return [_nan_to_none(v) for v in values]
+    return values if math.isfinite(values) else None
 
 
 def growth_metrics(trainer, info, outputs: list[torch.Tensor]) -> dict:

@@ -11,6 +11,7 @@ from models.signals import Signal
 from models.worker import Snapshot
 
 from .controls import ControlPanel
+from .crop_views import CropLabView
 from .growth_views import CurveGrowthView, GrowthLabView
 from .headless import save_runs
 from .session import LiveSession
@@ -34,9 +35,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.curve_view = CurveLabView()
         self.growth_view = GrowthLabView()
         self.curve_growth_view = CurveGrowthView()
+        self.crop_view = CropLabView()
         self.metrics = MetricsPlots()
         self.views = QtWidgets.QStackedWidget()
-        for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view):
+        for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view,
+                     self.crop_view):
             self.views.addWidget(view)
         self.note = QtWidgets.QLabel()
         self.note.setStyleSheet("background:#fff4c2; border:1px solid #e0c060; padding:4px;")
@@ -77,7 +80,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.growNowRequested.connect(self.grow_now)
         self.controls.addStageRequested.connect(self.add_stage)
         self.session.snapshotReady.connect(self.render_snapshot)
-        for view in (self.image_view, self.growth_view):
+        self.controls.cropAction.connect(self.crop_action)
+        self.crop_view.cropRequested.connect(lambda run, parts: self._edit(run, "crop", parts))
+        self.crop_view.restoreRequested.connect(lambda run, parts: self._edit(run, "restore", parts))
+        for view in (self.image_view, self.growth_view, self.crop_view):
             view.pixelReport.connect(lambda text: self.statusBar().showMessage(text) if text
                                      else self.statusBar().clearMessage())
         self.session.signalLoaded.connect(self._signal_loaded)
@@ -123,6 +129,9 @@ class MainWindow(QtWidgets.QMainWindow):
         presets.addSeparator()
         presets.addAction("Spectral growth: streamable SIREN, widths 16→128", self._preset_growth_image)
         presets.addAction("Spectral growth in 1D: sinusoids, widths 10→40 (paper Fig. 5)", self._preset_growth_curve)
+        presets.addSeparator()
+        presets.addAction("Crop & extend: Local-Global SIREN, 8×8 partitions", lambda: self._preset_crop(False))
+        presets.addAction("Extend a half-trained image (paper Fig. 7)", lambda: self._preset_crop(True))
         growth_menu = self.menuBar().addMenu("&Growth")
         grow_action = growth_menu.addAction("Grow now (end the stage in training)", self.grow_now)
         grow_action.setShortcut(QtGui.QKeySequence("Ctrl+G"))
@@ -130,12 +139,28 @@ class MainWindow(QtWidgets.QMainWindow):
         narrower.setShortcut(QtGui.QKeySequence("["))
         wider = growth_menu.addAction("Wider width", lambda: self._step_width(+1))
         wider.setShortcut(QtGui.QKeySequence("]"))
+        crop_menu = self.menuBar().addMenu("&Crop")
+        for text, key, shortcut in (("Undo crop", "undo", QtGui.QKeySequence.Undo),
+                                    ("Redo crop", "redo", QtGui.QKeySequence("Ctrl+Shift+Z")),
+                                    ("Crop selection", "crop-selection", QtGui.QKeySequence(QtCore.Qt.Key_Delete)),
+                                    ("Keep only the selection", "keep-selection", None),
+                                    ("Restore every cropped partition", "restore-all", None),
+                                    ("Extend now (add the missing partitions)", "extend", QtGui.QKeySequence("Ctrl+E"))):
+            action = crop_menu.addAction(text, lambda k=key: self.crop_action(k))
+            if shortcut is not None:
+                action.setShortcut(shortcut)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("About FieldLab", self._about)
 
     # -- session lifecycle -----------------------------------------------------------------------------
     def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
-        if scene.preset == "growth":
+        if scene.preset == "crop" and signal.kind != "image":
+            self.show_error("Crop & extend needs an image", "the crop & extend lab partitions images; open an image")
+            return
+        if scene.preset == "crop":
+            self.views.setCurrentWidget(self.crop_view)
+            self.crop_view.plots.extension_mode = scene.crop.extend
+        elif scene.preset == "growth":
             self.views.setCurrentWidget(self.curve_growth_view if signal.kind == "curve" else self.growth_view)
             current = self.views.currentWidget()
             current.slider.follow.setChecked(True)
@@ -212,6 +237,48 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.controls.play.isChecked():
             return
         self.session.worker.play()
+
+    def crop_action(self, key: str) -> None:
+        """An edit from the Crop menu or the panel's buttons, applied to the run the crop view shows."""
+        if self.session.worker is None or self.session.scene is None or self.session.scene.preset != "crop":
+            return
+        view = self.crop_view
+        if key == "crop-selection":
+            view.crop_selection()
+        elif key == "keep-selection":
+            view.keep_only_selection()
+        elif key in ("undo", "redo", "restore-all"):
+            self._edit(view.run_index, key, [])
+        elif key == "extend":
+            self.session.worker.call(_extend_all)
+
+    def _edit(self, run: int, what: str, partitions: list) -> None:
+        """crop / restore / undo / redo / restore-all on run ``run`` of the crop lab, on the worker thread."""
+        if self.session.worker is None:
+            return
+
+        def edit(trainers) -> str:
+            label, trainer = trainers[min(run, len(trainers) - 1)]
+            if trainer.partition_info() is None:
+                return f"{label} is not partitioned: nothing to crop"
+            if what == "crop":
+                return trainer.crop(partitions)
+            if what == "restore":
+                return trainer.restore(partitions)
+            if what == "restore-all":
+                return trainer.restore(trainer.partition_info().cropped)
+            return trainer.undo() if what == "undo" else trainer.redo()
+
+        self.session.worker.call(edit)
+
+    def _preset_crop(self, extend: bool) -> None:
+        from models.scenes import DEFAULT_CROP_SCENE, DEFAULT_EXTEND_SCENE
+
+        self.controls.apply(DEFAULT_EXTEND_SCENE if extend else DEFAULT_CROP_SCENE, max(self.controls.working_size(), 16))
+        if self.session.signal is None or self.session.signal.kind != "image":
+            self._load_source("camera")
+        else:
+            self.restart()
 
     def _step_width(self, delta: int) -> None:
         view = self.views.currentWidget()
@@ -331,6 +398,15 @@ class MainWindow(QtWidgets.QMainWindow):
         for box in list(self._dialogs):
             box.close()
         super().closeEvent(event)
+
+
+def _extend_all(trainers) -> str:
+    """Start the extension now: every run of the experiment moves on to the whole signal."""
+    messages = []
+    for label, trainer in trainers:
+        if getattr(trainer, "extension_step", None) is None and hasattr(trainer, "extend"):
+            messages.append(f"{label}: {trainer.extend()}")
+    return "; ".join(messages) or "already extended"
 
 
 def _db(value: float) -> str:

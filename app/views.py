@@ -23,11 +23,15 @@ class ImagePanel(pg.GraphicsLayoutWidget):
     hovered = QtCore.Signal(int, int)
     """(row, column) of the pixel under the mouse, or (-1, -1) when it leaves the image."""
 
-    def __init__(self, title: str, colormap: str | None = None, parent=None):
+    def __init__(self, title: str, colormap: str | None = None, parent=None, view_box: pg.ViewBox | None = None):
         super().__init__(parent)
         self.setMinimumSize(160, 160)
         self.title = self.addLabel(title, row=0, col=0)
-        self.view = self.addViewBox(row=1, col=0, lockAspect=True, enableMouse=True)
+        if view_box is None:
+            self.view = self.addViewBox(row=1, col=0, lockAspect=True, enableMouse=True)
+        else:
+            self.view = view_box
+            self.addItem(view_box, row=1, col=0)
         self.view.invertY(True)
         self.image = pg.ImageItem()
         if colormap:

@@ -1,0 +1,439 @@
+"""The crop & extend lab's view: a partitioned field you edit by clicking its partitions.
+
+Click a partition to crop it (click a cropped one to bring it back), drag a rectangle to select several,
+then crop the selection (Delete) or keep only it. The view shows an edit at once: cropping changes no
+other partition's output, so the last snapshot with the edited partitions blanked is already exact; the
+worker's next snapshot confirms it. Cropped areas show a checkerboard.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from models.worker import Snapshot
+
+from .views import ERROR_LEVELS, RUN_COLORS, ImagePanel
+
+PSNR_LEVELS = (15.0, 45.0)
+TINTS = {"selected": (40, 120, 255, 90), "hover": (255, 210, 0, 80), "added": (40, 200, 80, 60)}
+
+
+def checkerboard(shape: tuple[int, int], square: int = 8) -> np.ndarray:
+    rows, cols = np.indices(shape[:2])
+    return np.where(((rows // square) + (cols // square)) % 2 == 0, 0.82, 0.62).astype(np.float32)
+
+
+class PartitionViewBox(pg.ViewBox):
+    """Left click and left drag report positions (in image pixels); wheel zooms, right/middle drag pan."""
+
+    clicked = QtCore.Signal(float, float, object)
+    """(x, y, keyboard modifiers)."""
+    dragged = QtCore.Signal(object, bool, object)
+    """(QRectF in pixels, finished, keyboard modifiers)."""
+
+    def mouseClickEvent(self, event) -> None:
+        if event.button() == QtCore.Qt.LeftButton:
+            event.accept()
+            point = self.mapSceneToView(event.scenePos())
+            self.clicked.emit(point.x(), point.y(), event.modifiers())
+        else:
+            super().mouseClickEvent(event)
+
+    def mouseDragEvent(self, event, axis=None) -> None:
+        if event.button() != QtCore.Qt.LeftButton:
+            super().mouseDragEvent(event, axis)
+            return
+        event.accept()
+        start, end = self.mapSceneToView(event.buttonDownScenePos()), self.mapSceneToView(event.scenePos())
+        self.dragged.emit(QtCore.QRectF(start, end).normalized(), event.isFinish(), event.modifiers())
+
+
+class PartitionPanel(ImagePanel):
+    """An image over a checkerboard (cropped = NaN = transparent), with partition grid lines and tints."""
+
+    def __init__(self, title: str, colormap: str | None = None, interactive: bool = False, parent=None):
+        super().__init__(title, colormap, parent, view_box=PartitionViewBox(lockAspect=True) if interactive else None)
+        self.checker = pg.ImageItem()
+        self.checker.setZValue(-1)
+        self.view.addItem(self.checker)
+        self.tint = pg.ImageItem()
+        self.tint.setZValue(5)
+        self.view.addItem(self.tint)
+        self.grid = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255, 150), width=1), connect="pairs")
+        self.grid.setZValue(6)
+        self.view.addItem(self.grid)
+        self.band = QtWidgets.QGraphicsRectItem()
+        self.band.setPen(pg.mkPen((40, 120, 255), width=1.5, style=QtCore.Qt.DashLine))
+        self.band.setBrush(pg.mkBrush(40, 120, 255, 40))
+        self.band.setZValue(7)
+        self.band.hide()
+        self.view.addItem(self.band)
+        self._grid_key = None
+
+    def show_array(self, array: np.ndarray, levels: tuple[float, float]) -> None:
+        reshaped = self._shape != array.shape[:2]
+        super().show_array(array, levels)
+        if reshaped:
+            self.checker.setImage(checkerboard(array.shape[:2]), levels=(0.0, 1.0), autoLevels=False)
+
+    def set_grid(self, pixel_partition: np.ndarray | None, columns: int) -> None:
+        key = None if pixel_partition is None else (id(pixel_partition), columns)
+        if key == self._grid_key:
+            return
+        self._grid_key = key
+        if pixel_partition is None or pixel_partition.ndim != 2:
+            self.grid.setData([], [])
+            return
+        h, w = pixel_partition.shape
+        col_cells, row_cells = pixel_partition[0] % columns, pixel_partition[:, 0] // columns
+        xs = [float(c) for c in np.nonzero(np.diff(col_cells))[0] + 1]
+        ys = [float(r) for r in np.nonzero(np.diff(row_cells))[0] + 1]
+        px = [v for x in xs for v in (x, x)] + [v for _ in ys for v in (0.0, float(w))]
+        py = [v for _ in xs for v in (0.0, float(h))] + [v for y in ys for v in (y, y)]
+        self.grid.setData(np.asarray(px), np.asarray(py))
+
+    def set_tint(self, rgba: np.ndarray | None) -> None:
+        if rgba is None:
+            self.tint.clear()
+        else:
+            self.tint.setImage(rgba, levels=(0, 255), autoLevels=False)
+
+
+class CropLabView(QtWidgets.QWidget):
+    """Target, the editable reconstruction, |error|, PSNR per partition, and the lab's plots."""
+
+    pixelReport = QtCore.Signal(str)
+    cropRequested = QtCore.Signal(int, list)
+    """(run index, flat partitions) to remove."""
+    restoreRequested = QtCore.Signal(int, list)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        bar = QtWidgets.QHBoxLayout()
+        self.run_choice = QtWidgets.QComboBox()
+        self.run_choice.setToolTip("Which run the panels show and the edits apply to")
+        self.run_choice.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+        self.info = QtWidgets.QLabel()
+        self.info.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        bar.addWidget(QtWidgets.QLabel("Run"))
+        bar.addWidget(self.run_choice)
+        bar.addWidget(self.info, 1)
+        layout.addLayout(bar, 0, 0, 1, 3)
+        self.target = PartitionPanel("Target")
+        self.reconstruction = PartitionPanel("Reconstruction", interactive=True)
+        self.error = PartitionPanel("|Error|", colormap="inferno")
+        self.partition_psnr = PartitionPanel("PSNR per partition (dB)", colormap="viridis")
+        self.plots = CropPlots()
+        for panel in (self.target, self.error):
+            panel.link(self.reconstruction)
+        layout.addWidget(self.target, 1, 0)
+        layout.addWidget(self.reconstruction, 1, 1)
+        layout.addWidget(self.error, 1, 2)
+        layout.addWidget(self.partition_psnr, 2, 0)
+        layout.addWidget(self.plots, 2, 1, 1, 2)
+        layout.setRowStretch(1, 3)
+        layout.setRowStretch(2, 2)
+        hint = QtWidgets.QLabel("Click a partition to crop it (again to restore) · drag to select · "
+                                "Delete crops the selection · Ctrl+Z / Ctrl+Shift+Z undo / redo · wheel zooms")
+        hint.setStyleSheet("color:#666")
+        layout.addWidget(hint, 3, 0, 1, 3)
+        self.selection: set[int] = set()
+        self._hover = -1
+        self._pending: set[int] = set()
+        """Partitions cropped (or, negative-encoded, restored) by a click but not yet in a snapshot."""
+        self._pending_restore: set[int] = set()
+        self._pending_structure = -1
+        self._snapshot: Snapshot | None = None
+        self._labels: tuple = ()
+        self._target_id = None
+        view = self.reconstruction.view
+        view.clicked.connect(self._clicked)
+        view.dragged.connect(self._dragged)
+        for panel in (self.target, self.reconstruction, self.error):
+            panel.hovered.connect(self._hovered)
+        self.run_choice.currentIndexChanged.connect(lambda _: self._rerender())
+        self.setFocusPolicy(QtCore.Qt.StrongFocus)
+
+    # -- what the view shows ----------------------------------------------------------------------------
+    @property
+    def run_index(self) -> int:
+        return max(0, self.run_choice.currentIndex())
+
+    def _run(self):
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.runs:
+            return None
+        return snapshot.runs[min(self.run_index, len(snapshot.runs) - 1)]
+
+    def _layout_run(self):
+        """The shown run's partitions, or the first partitioned run's (a plain SIREN is shown on its grid)."""
+        run = self._run()
+        if run is not None and run.partitions is not None:
+            return run.partitions
+        for other in self._snapshot.runs if self._snapshot else ():
+            if other.partitions is not None:
+                return other.partitions
+        return None
+
+    def render(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        labels = tuple(run.label for run in snapshot.runs)
+        if labels != self._labels:
+            self._labels = labels
+            with QtCore.QSignalBlocker(self.run_choice):
+                self.run_choice.clear()
+                self.run_choice.addItems(list(labels))
+            self.selection.clear()
+        run = self._run()
+        if run is not None and run.partitions is not None and run.partitions.structure > self._pending_structure:
+            self._pending.clear()
+            self._pending_restore.clear()
+        self._rerender()
+
+    def _rerender(self) -> None:
+        snapshot, run = self._snapshot, self._run()
+        if snapshot is None:
+            return
+        if self._target_id != id(snapshot.target):
+            self._target_id = id(snapshot.target)
+            self.target.show_array(snapshot.target, (0.0, 1.0))
+        parts = self._layout_run()
+        columns = parts.partitions[-1] if parts is not None else 1
+        for panel in (self.target, self.reconstruction, self.error):
+            panel.set_grid(parts.pixel_partition if parts is not None else None, columns)
+        if run is None:
+            return
+        reconstruction, error = run.reconstruction, run.error
+        editable = run.partitions is not None
+        if editable and (self._pending or self._pending_restore):
+            blank = np.isin(parts.pixel_partition, list(self._pending))
+            reconstruction, error = reconstruction.copy(), error.copy()
+            reconstruction[blank] = np.nan
+            error[blank] = np.nan
+        self.reconstruction.set_title(f"{run.label}<br>step {run.step} · {_db(run.psnr)} over the kept partitions"
+                                      if editable else f"{run.label}<br>step {run.step} · {_db(run.psnr)}")
+        self.reconstruction.show_array(reconstruction, (0.0, 1.0))
+        self.error.set_title(f"|Error| (0 … {ERROR_LEVELS[1]:g})")
+        self.error.show_array(error, ERROR_LEVELS)
+        self._show_partition_psnr(run, parts)
+        self._update_tints(parts)
+        self._update_info(run, parts)
+        self.plots.render(snapshot, self.run_index)
+
+    def _show_partition_psnr(self, run, parts) -> None:
+        if parts is None or run.partition_psnr is None or len(parts.partitions) != 2:
+            if parts is not None and run.partition_psnr is None:
+                from models.croppable import partition_psnrs
+
+                scores = partition_psnrs(run.reconstruction, self._snapshot.target, parts.pixel_partition, parts.num_partitions)
+            else:
+                self.partition_psnr.image.clear()
+                return
+        else:
+            scores = run.partition_psnr.copy()
+        scores = np.asarray(scores, dtype=np.float64).copy()
+        if self._pending and run.partitions is not None:
+            scores[list(self._pending)] = np.nan
+        finite = scores[np.isfinite(scores)]
+        self.partition_psnr.set_title(
+            "PSNR per partition (dB)" + (f": {finite.min():.1f} … {finite.max():.1f}" if finite.size else ""))
+        self.partition_psnr.show_array(scores.reshape(parts.partitions).astype(np.float32), PSNR_LEVELS)
+
+    def _update_tints(self, parts) -> None:
+        if parts is None or parts.pixel_partition.ndim != 2:
+            for panel in (self.reconstruction, self.error):
+                panel.set_tint(None)
+            return
+        table = np.zeros((parts.num_partitions, 4), np.uint8)
+        for p in parts.added:
+            table[p] = TINTS["added"]
+        for p in self.selection:
+            if p < len(table):
+                table[p] = TINTS["selected"]
+        if 0 <= self._hover < len(table):
+            table[self._hover] = TINTS["hover"]
+        rgba = table[parts.pixel_partition]
+        for panel in (self.reconstruction, self.error):
+            panel.set_tint(rgba)
+
+    def _update_info(self, run, parts) -> None:
+        if run.partitions is None:
+            self.info.setText(f"{run.label}: {run.params:,} parameters · not partitioned: cropping needs a partitioned run")
+            return
+        p = run.partitions
+        present = len(p.present) - len(self._pending & set(p.present)) + len(self._pending_restore)
+        params = p.global_params + present * p.local_params
+        share = 100.0 * p.global_params / max(params, 1)
+        grid = "×".join(map(str, p.partitions))
+        self.info.setText(
+            f"<b>{params:,}</b> parameters ({params * 4 / 1024:,.1f} KiB) · {present}/{p.num_partitions} partitions of "
+            f"{grid} · global {p.global_params:,} ({share:.1f}%) + {p.local_params:,} per partition"
+            + (f" · {len(self.selection)} selected" if self.selection else "")
+            + (" · fine-tuning the added partitions (green)" if p.added else ""))
+
+    # -- interaction ------------------------------------------------------------------------------------
+    def _partition_at(self, x: float, y: float) -> int:
+        parts = self._layout_run()
+        if parts is None or parts.pixel_partition.ndim != 2:
+            return -1
+        row, col = int(math.floor(y)), int(math.floor(x))
+        h, w = parts.pixel_partition.shape
+        return int(parts.pixel_partition[row, col]) if 0 <= row < h and 0 <= col < w else -1
+
+    def _editable(self):
+        run = self._run()
+        return run.partitions if run is not None else None
+
+    def _clicked(self, x: float, y: float, modifiers) -> None:
+        partition = self._partition_at(x, y)
+        if partition < 0:
+            self.selection.clear()
+            self._rerender()
+            return
+        if modifiers & (QtCore.Qt.ShiftModifier | QtCore.Qt.ControlModifier):
+            self.selection ^= {partition}
+            self._rerender()
+            return
+        parts = self._editable()
+        if parts is None:
+            return
+        pending_gone = (set(parts.present) | self._pending_restore) - self._pending
+        if partition in pending_gone:
+            self.request_crop([partition])
+        else:
+            self.request_restore([partition])
+
+    def _dragged(self, rect: QtCore.QRectF, finished: bool, modifiers) -> None:
+        band = self.reconstruction.band
+        band.setRect(rect)
+        band.setVisible(not finished)
+        parts = self._layout_run()
+        if parts is None or parts.pixel_partition.ndim != 2:
+            return
+        h, w = parts.pixel_partition.shape
+        r0, r1 = max(0, int(math.floor(rect.top()))), min(h, int(math.ceil(rect.bottom())))
+        c0, c1 = max(0, int(math.floor(rect.left()))), min(w, int(math.ceil(rect.right())))
+        chosen = set(np.unique(parts.pixel_partition[r0:r1, c0:c1]).tolist()) if r1 > r0 and c1 > c0 else set()
+        if modifiers & (QtCore.Qt.ShiftModifier | QtCore.Qt.ControlModifier):
+            chosen |= self.selection
+        self.selection = chosen
+        self._rerender()
+
+    def _hovered(self, row: int, column: int) -> None:
+        partition = self._partition_at(column + 0.5, row + 0.5) if row >= 0 else -1
+        if partition != self._hover:
+            self._hover = partition
+            self._update_tints(self._layout_run())
+        run, parts = self._run(), self._layout_run()
+        if partition < 0 or run is None or parts is None:
+            self.pixelReport.emit("")
+            return
+        index = ", ".join(map(str, np.unravel_index(partition, parts.partitions)))
+        state = "cropped" if (partition not in parts.present or partition in self._pending) else "present"
+        score = run.partition_psnr[partition] if run.partition_psnr is not None else float("nan")
+        self.pixelReport.emit(f"partition ({index}) · {state} · PSNR {_db(score)} · {parts.local_params:,} local "
+                              f"parameters · pixel (x {column}, y {row})")
+
+    def request_crop(self, partitions: list[int]) -> None:
+        parts = self._editable()
+        if parts is None or not partitions:
+            return
+        self._pending |= set(partitions)
+        self._pending_restore -= set(partitions)
+        self._pending_structure = parts.structure
+        self._rerender()
+        self.cropRequested.emit(self.run_index, sorted(partitions))
+
+    def request_restore(self, partitions: list[int]) -> None:
+        parts = self._editable()
+        if parts is None or not partitions:
+            return
+        self._pending -= set(partitions)
+        self._pending_restore |= set(partitions) & set(parts.cropped)
+        self._pending_structure = parts.structure
+        self._rerender()
+        self.restoreRequested.emit(self.run_index, sorted(partitions))
+
+    def crop_selection(self) -> None:
+        parts = self._editable()
+        if parts is not None and self.selection:
+            self.request_crop(sorted(self.selection & set(parts.present)))
+            self.selection.clear()
+
+    def keep_only_selection(self) -> None:
+        parts = self._editable()
+        if parts is not None and self.selection:
+            keep = self.selection & set(parts.present)
+            if keep:
+                self.request_crop(sorted(set(parts.present) - keep))
+            self.selection.clear()
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        if event.key() in (QtCore.Qt.Key_Delete, QtCore.Qt.Key_Backspace):
+            self.crop_selection()
+        elif event.key() == QtCore.Qt.Key_Escape:
+            self.selection.clear()
+            self._rerender()
+        else:
+            super().keyPressEvent(event)
+
+
+class CropPlots(QtWidgets.QWidget):
+    """Parameters against partitions kept (the paper's Fig. 1, right) and, for the extension experiment,
+    the training MSE since the extension on a log scale (the paper's Fig. 7)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.params_plot = pg.PlotWidget(title="Parameters vs partitions kept")
+        self.params_plot.setLabel("bottom", "partitions kept")
+        self.params_plot.setLabel("left", "parameters")
+        self.extension_plot = pg.PlotWidget(title="Extension: training MSE since the extension")
+        self.extension_plot.setLabel("bottom", "steps since the extension")
+        self.extension_plot.setLogMode(x=False, y=True)
+        self.extension_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        for plot in (self.params_plot, self.extension_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            layout.addWidget(plot)
+        self._line = self.params_plot.plot(pen=pg.mkPen("#888", width=2))
+        self._point = self.params_plot.plot(pen=None, symbol="o", symbolSize=11, symbolBrush="#d62728")
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._waiting = pg.TextItem("", color="#666", anchor=(0, 0))
+        self.extension_plot.addItem(self._waiting)
+        self.extension_mode = False
+        """The session is the extension experiment (the plot shows before the extension starts)."""
+
+    def render(self, snapshot: Snapshot, run_index: int) -> None:
+        parts = next((run.partitions for run in snapshot.runs if run.partitions is not None), None)
+        if parts is not None:
+            total = parts.num_partitions
+            kept = np.arange(total + 1)
+            self._line.setData(kept, parts.global_params + kept * parts.local_params)
+            self._point.setData([len(parts.present)], [parts.params])
+        self.extension_plot.setVisible(self.extension_mode or any(run.extension_step is not None for run in snapshot.runs))
+        for i, run in enumerate(snapshot.runs):
+            if run.extension_step is None:
+                continue
+            curve = self._curves.get(run.label)
+            if curve is None:
+                curve = self.extension_plot.plot(pen=pg.mkPen(RUN_COLORS[i % len(RUN_COLORS)], width=2), name=run.label)
+                self._curves[run.label] = curve
+            loss = run.loss_history
+            after = loss[loss[:, 0] >= run.extension_step] if loss.size else loss
+            after = after[after[:, 1] > 0] if after.size else after
+            curve.setData(after[:, 0] - run.extension_step, after[:, 1] / 4.0) if after.size else curve.setData([], [])
+        for label in [label for label in self._curves if label not in {run.label for run in snapshot.runs}]:
+            self.extension_plot.removeItem(self._curves.pop(label))
+        started = any(run.extension_step is not None for run in snapshot.runs if run.partitions is not None)
+        self._waiting.setText("" if started else "the extension starts at its step (or Crop › Extend now)")
+
+
+def _db(value: float) -> str:
+    return f"{value:.2f} dB" if math.isfinite(value) else "–"
