@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--skip-gui] [--skip-growth | --growth-only] [--skip-quality] [--out PATH]``:
+"""``python -m bench [--quick] [--skip-gui] [--skip-growth | --growth-only] [--skip-crop | --crop-only]
+[--skip-quality] [--out PATH]``:
 run every measurement, print tables, write JSON."""
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from .convergence import bare_time_to_psnr, worker_time_to_psnr
 from .flops import matmul_peak
 from .growth import measure_growth
 from .gui_latency import display_problem, measure_gui_latency, measure_width_slider
+from .local_global import measure_crop
 from .report import TARGETS, check_targets, machine_info, memory_now, render, write_json
 from .throughput import cases, measure_case
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DEFAULT_OUT = os.path.join(RESULTS, "latest.json")
 GROWTH_OUT = os.path.join(RESULTS, "growth.json")
+CROP_OUT = os.path.join(RESULTS, "crop.json")
 TARGET_DB = 30.0
 
 
@@ -26,7 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="FieldLab benchmark: throughput vs a bare PyTorch loop, FLOP/s vs matmul peak, time to "
-                    f"{TARGET_DB:g} dB, GUI event-loop latency, streamable-field growth and peak memory "
+                    f"{TARGET_DB:g} dB, GUI event-loop latency, streamable-field growth, Local-Global croppable "
+                    "fields and peak memory "
                     "(see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="short durations: a smoke run of a few minutes (rough numbers)")
     parser.add_argument("--skip-gui", action="store_true", help="do not open the window (no display needed)")
@@ -34,14 +38,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     growth.add_argument("--skip-growth", action="store_true", help="skip the streamable-field (growth) section")
     growth.add_argument("--growth-only", action="store_true",
                         help=f"run only the streamable-field (growth) section (default JSON: {GROWTH_OUT})")
+    crop = parser.add_mutually_exclusive_group()
+    crop.add_argument("--skip-crop", action="store_true", help="skip the Local-Global croppable-field section")
+    crop.add_argument("--crop-only", action="store_true",
+                      help=f"run only the Local-Global croppable-field section (default JSON: {CROP_OUT})")
     parser.add_argument("--skip-quality", action="store_true",
-                        help="growth section: skip the quality comparison (minutes of training on a CPU)")
+                        help="growth and crop sections: skip the quality comparisons (minutes of training on a CPU)")
     parser.add_argument("--out", default=None,
-                        help=f"JSON results file (default: {DEFAULT_OUT}, or {GROWTH_OUT} with --growth-only)")
+                        help=f"JSON results file (default: {DEFAULT_OUT}, or {GROWTH_OUT} with --growth-only, "
+                             f"{CROP_OUT} with --crop-only)")
     args = parser.parse_args(argv)
+    if args.growth_only and args.crop_only:
+        parser.error("--growth-only and --crop-only exclude each other")
     if args.out is None:
-        args.out = GROWTH_OUT if args.growth_only else DEFAULT_OUT
+        args.out = GROWTH_OUT if args.growth_only else CROP_OUT if args.crop_only else DEFAULT_OUT
     return args
+
+
+def sections_label(args: argparse.Namespace) -> str:
+    if args.growth_only or args.crop_only:
+        return "growth only" if args.growth_only else "crop only"
+    skipped = [name for name, skip in (("growth", args.skip_growth), ("crop", args.skip_crop)) if skip]
+    return f"all but {' and '.join(skipped)}" if skipped else "all"
 
 
 def progress(message: str) -> None:
@@ -88,15 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         "gui_warmup_s": 1.5 if args.quick else 3.0,
         "gui_seconds": 4.0 if args.quick else 15.0,
         "targets": TARGETS,
-        "sections": "growth only" if args.growth_only else "all but growth" if args.skip_growth else "all",
+        "sections": sections_label(args),
         "skip_quality": args.skip_quality,
     }
     results: dict = {"machine": machine_info(device, threads), "settings": settings}
     memory_after: dict = {}
     progress(f"device {device}, {threads} torch thread(s)")
-    if not args.growth_only:
+    if not (args.growth_only or args.crop_only):
         measure_app(args, settings, device, results, memory_after)
-    if not args.skip_growth:
+    if not (args.skip_growth or args.crop_only):
         results["growth"] = measure_growth(args.quick, args.skip_quality, progress)
         problem = "--skip-gui" if args.skip_gui else display_problem()
         if problem:
@@ -105,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             progress("growth: width-slider latency in the real window (256 px, widths 16/32/64/128)")
             results["growth"]["slider"] = measure_width_slider(moves=30 if args.quick else 60)
         memory_after["growth"] = memory_now(device)
+    if not (args.skip_crop or args.growth_only):
+        problem = "--skip-gui" if args.skip_gui else display_problem()
+        results["crop"] = measure_crop(args.quick, args.skip_quality, problem, progress)
+        memory_after["crop"] = memory_now(device)
 
     results["memory"] = {"after": memory_after, "final": memory_now(device)}
     results["targets"] = check_targets(results)

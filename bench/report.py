@@ -18,6 +18,8 @@ TARGETS = {
     "worker_vs_bare_ratio_min": 0.9,
     "app_time_to_psnr_max_s": 60.0,
     "gui_p95_max_ms": 50.0,
+    "lg_vs_plain_step_speed_min": 3.0,
+    "crop_click_view_max_ms": 100.0,
 }
 
 
@@ -68,6 +70,31 @@ def check_targets(results: dict) -> dict:
         for key in ("timer_lateness", "posted_event_delay"):
             checks[f"GUI {key.replace('_', ' ')} p95 <= {TARGETS['gui_p95_max_ms']:g} ms"] = (
                 gui[key].get("p95_ms", math.inf) <= TARGETS["gui_p95_max_ms"])
+    if "crop" in results:
+        checks.update(check_crop_targets(results["crop"]))
+    return checks
+
+
+def check_crop_targets(crop: dict) -> dict:
+    """The issue's criteria: LG step >= 3x a plain SIREN's (full batch, CPU) with at least its PSNR; a click
+    crops in the view within 100 ms."""
+    checks = {}
+    speed, quality = crop["speed"], crop.get("quality", {})
+    full = next((case for case in speed["cases"] if case["full_batch"]), None)
+    minimum = TARGETS["lg_vs_plain_step_speed_min"]
+    for name in ("lg_paper", "lg_auto"):
+        if full is not None:
+            checks[f"LG {full['widths'][name]} step >= {minimum:g}x faster than plain SIREN "
+                   f"{full['widths']['plain']} (full batch, {speed['size']} px)"] = full["ratio"][f"plain/{name}"] >= minimum
+        if "runs" in quality:
+            run = quality["runs"][name]
+            checks[f"LG {run['widths']} PSNR >= plain SIREN after 300 steps at 256 px"] = (
+                run["minus_plain_db"] >= 0 if quality["matches_issue_setup"] else None)
+    clicks, limit = crop.get("clicks", {}), TARGETS["crop_click_view_max_ms"]
+    for state in ("paused", "running"):
+        if state in clicks:
+            checks[f"crop click shown in the view <= {limit:g} ms (p95, {state})"] = (
+                clicks[state]["crop"]["view"].get("p95_ms", math.inf) <= limit)
     return checks
 
 
@@ -152,6 +179,10 @@ def render(results: dict) -> str:
     if "growth" in results:
         lines.append("")
         lines += render_growth(results["growth"])
+
+    if "crop" in results:
+        lines.append("")
+        lines += render_crop(results["crop"])
 
     if results["targets"]:
         lines.append("")
@@ -252,6 +283,94 @@ def _quality_lines(quality: dict | None) -> list[str]:
     return lines
 
 
+def render_crop(crop: dict) -> list[str]:
+    """Section 7: Local-Global croppable fields."""
+    speed = crop["speed"]
+    labels, ref = speed["labels"], speed["reference"]
+    lines = [f"7. Local-Global croppable fields: {speed['signal']} {speed['size']} px, "
+             f"{'x'.join(map(str, speed['partitions']))} partitions, depth {speed['depth']}, lr {speed['lr']:g}"]
+    lines.append(f"7a. Training step speed: five loops alternate in short blocks, {speed['rounds']} rounds of "
+                 f"{speed['seconds_per_round']:g} s a loop; s/step medians; plain/x and bare/x = median of per-round "
+                 "ratios (how many times faster than plain SIREN / bare loop); FLOP x = plain/x matmul FLOPs. "
+                 f"Reference (paper code): LG 14/84 {ref['lg_s_per_step']:.2f} s/step vs SIREN 148 "
+                 f"{ref['plain_s_per_step']:.2f} s/step ({ref['plain_s_per_step'] / ref['lg_s_per_step']:.1f}x).")
+    rows = []
+    for case in speed["cases"]:
+        batch = "full" if case["full_batch"] else str(case["batch_size"])
+        for name, label in labels.items():
+            ratio = case["ratio"]
+            partitioned = f"bare/{name}" in ratio  # the partitioned models (not plain, not bare)
+            low, high = case["ratio_range"][f"plain/{name}"] if partitioned else (math.nan, math.nan)
+            rows.append([batch if name == "lg_paper" else "", label, case["widths"][name], f"{case['params'][name]:,}",
+                         f"{case['samples_per_step'][name]:,}", f"{case['s_per_step'][name]:.4f}",
+                         f"{ratio[f'plain/{name}']:.2f}" if partitioned else "",
+                         f"{low:.2f}-{high:.2f}" if partitioned else "",
+                         f"{ratio[f'bare/{name}']:.2f}" if partitioned else
+                         (f"{ratio['plain/bare']:.2f} (plain/bare)" if name == "plain" else ""),
+                         f"{case['flop_ratio_plain_over'][name]:.2f}"])
+    lines += _table(["batch", "model", "widths", "params", "samples", "s/step", "plain/x", "range", "bare/x",
+                     "FLOP x"], rows)
+
+    quality = crop.get("quality", {})
+    lines.append("")
+    if "runs" in quality:
+        lines.append(f"7b. Quality: PSNR after {quality['steps']} full-batch steps at {quality['size']} px "
+                     f"(reference at 256 px / 300 steps: LG {ref['lg_psnr_db']} dB, SIREN 148 {ref['plain_psnr_db']} dB)")
+        lines += _table(["model", "widths", "params", "PSNR dB", "- plain", "train s"],
+                        [[labels[name], run["widths"], f"{run['params']:,}", f"{run['psnr']:.2f}",
+                          f"{run['minus_plain_db']:+.2f}", f"{run['train_seconds']:.1f}"]
+                         for name, run in quality["runs"].items()])
+    else:
+        lines.append(f"7b. Quality: skipped ({quality.get('skipped', 'not run')})")
+
+    clicks = crop.get("clicks", {})
+    lines.append("")
+    if "paused" in clicks:
+        lines.append(f"7c. Crop clicks in the window ({clicks['model']}, {clicks['size_px']} px, partition "
+                     f"{clicks['partition']}, {clicks['clicks_per_state']} clicks per state alternating crop/restore): "
+                     "click to view showing it, and to the worker's confirming snapshot (target: view <= 100 ms)")
+        rows = []
+        for state in ("paused", "running"):
+            for action in ("crop", "restore"):
+                entry = clicks[state][action]
+                rows.append([state if action == "crop" else "", action, str(entry["view"]["count"]),
+                             *(f"{entry[k].get(p, math.nan):.1f}" for k in ("view", "snapshot")
+                               for p in ("p50_ms", "p95_ms", "max_ms"))])
+        lines += _table(["state", "click", "n", "view p50", "view p95", "view max", "snap p50", "snap p95",
+                         "snap max"], rows)
+        lines.append(f"   crop shown before the worker answered: paused {clicks['paused']['crop_shown_synchronously']}, "
+                     f"running {clicks['running']['crop_shown_synchronously']}; worker stopped on close: "
+                     f"{clicks['worker_stopped_on_close']}")
+    else:
+        lines.append(f"7c. Crop clicks in the window: {clicks.get('skipped') or 'error: ' + clicks.get('error', '?')}")
+
+    extension = crop["extension"]
+    lines.append("")
+    lines.append(f"7d. Extension (paper Fig. 7): {extension['size']} px, {extension['region']} trained "
+                 f"{extension['pre_steps']} steps, then {extension['fine_steps']} steps on the whole image; training "
+                 "MSE on [0, 1] values (loss / 4)")
+
+    def ext_row(name: str, run: dict) -> list[str]:
+        def mse(key: str) -> str:
+            return "" if run[key] is None else f"{run[key]:.2e}"
+        return [name, f"{run['params']:,}", mse("mse_before_extension"), mse("mse_first_fine_step"), mse("mse_after"),
+                f"{run['psnr_after']:.2f}", f"{run['train_seconds']:.1f}"]
+    headers = ["run", "params", "MSE before", "MSE 1st fine step", "MSE after", "PSNR dB", "train s"]
+    lines += _table(headers, [ext_row(run["label"], run) for run in extension["runs"]])
+    lines.append("   extension inits of the Local-Global run:")
+    lines += _table(headers, [ext_row(init, run) for init, run in extension["inits"].items()])
+
+    book = crop["bookkeeping"]
+    lines.append("")
+    lines.append(f"7e. Crop bookkeeping ({book['size']} px fields, {book['cropped']} cropped with "
+                 "LocalGlobalField.cropped, saved with save_field)")
+    lines += _table(["model", "widths", "partitions", "params", "expected", "safetensors bytes", "cropped() ms",
+                     "kept identical", "cropped NaN"],
+                    [[labels[run["model"]], run["widths"], f"{run['partitions_before']} -> {run['partitions_after']}",
+                      f"{run['params_before']:,} -> {run['params_after']:,}", f"{run['params_expected_after']:,}",
+                      f"{run['bytes_before']:,} -> {run['bytes_after']:,}", f"{run['cropped_ms']:.1f}",
+                      str(run["kept_outputs_identical"]), str(run["cropped_area_nan"])] for run in book["runs"]])
+    return lines
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
