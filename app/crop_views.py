@@ -120,6 +120,8 @@ class CropLabView(QtWidgets.QWidget):
         self.run_choice.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
         self.info = QtWidgets.QLabel()
         self.info.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        # a label that may not resize keeps an edit from re-laying out (and repainting) the whole window
+        self.info.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
         bar.addWidget(QtWidgets.QLabel("Run"))
         bar.addWidget(self.run_choice)
         bar.addWidget(self.info, 1)
@@ -149,6 +151,9 @@ class CropLabView(QtWidgets.QWidget):
         self._pending_restore: set[int] = set()
         self._pending_structure = -1
         self._snapshot: Snapshot | None = None
+        self._memory: tuple | None = None
+        """(structure-independent) last values seen for every partition: reconstruction, error, PSNR; a restore
+        shows them at once (a restore is bit-exact, so while paused they are exactly what will come back)."""
         self._labels: tuple = ()
         self._target_id = None
         view = self.reconstruction.view
@@ -156,7 +161,7 @@ class CropLabView(QtWidgets.QWidget):
         view.dragged.connect(self._dragged)
         for panel in (self.target, self.reconstruction, self.error):
             panel.hovered.connect(self._hovered)
-        self.run_choice.currentIndexChanged.connect(lambda _: self._rerender())
+        self.run_choice.currentIndexChanged.connect(self._run_chosen)
         self.setFocusPolicy(QtCore.Qt.StrongFocus)
 
     # -- what the view shows ----------------------------------------------------------------------------
@@ -193,7 +198,30 @@ class CropLabView(QtWidgets.QWidget):
         if run is not None and run.partitions is not None and run.partitions.structure > self._pending_structure:
             self._pending.clear()
             self._pending_restore.clear()
+        self._remember(run)
         self._rerender()
+        self.plots.render(snapshot, self.run_index)
+
+    def _remember(self, run) -> None:
+        if run is None or run.partitions is None:
+            self._memory = None
+            return
+        scores = run.partition_psnr if run.partition_psnr is not None else np.full(run.partitions.num_partitions, np.nan)
+        memory = self._memory
+        if memory is None or memory[0].shape != run.reconstruction.shape or memory[3] != run.label:
+            self._memory = (run.reconstruction.copy(), run.error.copy(), np.array(scores, dtype=np.float64), run.label)
+            return
+        seen = np.isfinite(run.error)
+        memory[0][seen] = run.reconstruction[seen]
+        memory[1][seen] = run.error[seen]
+        memory[2][np.isfinite(scores)] = scores[np.isfinite(scores)]
+
+    def _run_chosen(self, _index: int) -> None:
+        self._memory = None
+        self._remember(self._run())
+        self._rerender()
+        if self._snapshot is not None:
+            self.plots.render(self._snapshot, self.run_index)
 
     def _rerender(self) -> None:
         snapshot, run = self._snapshot, self._run()
@@ -215,6 +243,10 @@ class CropLabView(QtWidgets.QWidget):
             reconstruction, error = reconstruction.copy(), error.copy()
             reconstruction[blank] = np.nan
             error[blank] = np.nan
+            if self._pending_restore and self._memory is not None:
+                back = np.isin(parts.pixel_partition, list(self._pending_restore))
+                reconstruction[back] = self._memory[0][back]
+                error[back] = self._memory[1][back]
         self.reconstruction.set_title(f"{run.label}<br>step {run.step} · {_db(run.psnr)} over the kept partitions"
                                       if editable else f"{run.label}<br>step {run.step} · {_db(run.psnr)}")
         self.reconstruction.show_array(reconstruction, (0.0, 1.0))
@@ -223,7 +255,6 @@ class CropLabView(QtWidgets.QWidget):
         self._show_partition_psnr(run, parts)
         self._update_tints(parts)
         self._update_info(run, parts)
-        self.plots.render(snapshot, self.run_index)
 
     def _show_partition_psnr(self, run, parts) -> None:
         if parts is None or run.partition_psnr is None or len(parts.partitions) != 2:
@@ -239,9 +270,13 @@ class CropLabView(QtWidgets.QWidget):
         scores = np.asarray(scores, dtype=np.float64).copy()
         if self._pending and run.partitions is not None:
             scores[list(self._pending)] = np.nan
+        if self._pending_restore and self._memory is not None and run.partitions is not None:
+            back = list(self._pending_restore)
+            scores[back] = self._memory[2][back]
         finite = scores[np.isfinite(scores)]
         self.partition_psnr.set_title(
-            "PSNR per partition (dB)" + (f": {finite.min():.1f} … {finite.max():.1f}" if finite.size else ""))
+            f"PSNR per partition (colours {PSNR_LEVELS[0]:g} … {PSNR_LEVELS[1]:g} dB)"
+            + (f"<br>now {finite.min():.1f} … {finite.max():.1f} dB" if finite.size else "<br>&nbsp;"))
         self.partition_psnr.show_array(scores.reshape(parts.partitions).astype(np.float32), PSNR_LEVELS)
 
     def _update_tints(self, parts) -> None:
@@ -263,7 +298,8 @@ class CropLabView(QtWidgets.QWidget):
 
     def _update_info(self, run, parts) -> None:
         if run.partitions is None:
-            self.info.setText(f"{run.label}: {run.params:,} parameters · not partitioned: cropping needs a partitioned run")
+            state = "waits for the extension to start" if run.waiting else "not partitioned: cropping needs a partitioned run"
+            self.info.setText(f"{run.label}: {run.params:,} parameters · {state}")
             return
         p = run.partitions
         present = len(p.present) - len(self._pending & set(p.present)) + len(self._pending_restore)
@@ -302,8 +338,8 @@ class CropLabView(QtWidgets.QWidget):
         parts = self._editable()
         if parts is None:
             return
-        pending_gone = (set(parts.present) | self._pending_restore) - self._pending
-        if partition in pending_gone:
+        shown_present = (set(parts.present) | self._pending_restore) - self._pending
+        if partition in shown_present:
             self.request_crop([partition])
         else:
             self.request_restore([partition])

@@ -55,7 +55,8 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.hovered.emit(row if inside else -1, column if inside else -1)
 
     def set_title(self, text: str) -> None:
-        self.title.setText(text)
+        if text != self.title.text:  # setText re-lays out the panel: skip it when nothing changed
+            self.title.setText(text)
 
     def show_array(self, array: np.ndarray, levels: tuple[float, float]) -> None:
         self.image.setImage(array, levels=levels, autoLevels=False)

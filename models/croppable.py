@@ -161,16 +161,9 @@ class LocalGlobalTrainer(Trainer):
         out[self.rows.index[self.rows.valid]] = grouped[self.rows.valid]
         return out
 
-    def evaluate(self, current: bool = False) -> tuple[int, torch.Tensor, float]:
-        """(weights step, prediction with NaN in cropped partitions, PSNR over the present partitions)."""
-        cached = None if current else self.fresh_full_batch_prediction()
-        step, prediction = cached if cached is not None else (self.step_count, self.predict())
-        covered = self.rows.covered
-        value = psnr((prediction[covered].float() + 1.0) * 0.5, (self.targets[covered].float() + 1.0) * 0.5)
-        if not self.psnr_steps or self.psnr_steps[-1] < step:
-            self.psnr_steps.append(step)
-            self.psnr_values.append(value)
-        return step, prediction, value
+    def scored_rows(self) -> torch.Tensor:
+        """PSNR covers the present partitions (cropped ones have no output)."""
+        return torch.nonzero(self.rows.covered).reshape(-1)
 
     def partition_psnrs(self, prediction: torch.Tensor) -> np.ndarray:
         """PSNR of every partition (NaN for cropped ones) from a prediction on every sample."""
@@ -339,8 +332,9 @@ def _count(partitions) -> str:
 
 class RegionTrainer(Trainer):
     """A plain field for the extension comparison: trained on ``region_rows`` until ``extend_at`` and on the
-    whole signal after (fine-tuning, fresh Adam); or, with from_scratch, idle until ``extend_at`` and then
-    trained from its initial weights on the whole signal."""
+    whole signal after (fine-tuning, fresh Adam); or, with from_scratch, waiting (its step count runs, so that
+    all runs share one step axis, but nothing trains) until ``extend_at``, then trained from its initial
+    weights on the whole signal."""
 
     def __init__(self, signal: Signal, field, train: TrainConfig, region_rows: torch.Tensor | None,
                  extend_at: int | None, from_scratch: bool = False):
@@ -348,15 +342,13 @@ class RegionTrainer(Trainer):
         self.extend_at = extend_at
         self.from_scratch = from_scratch
         self.waiting = from_scratch
-        """True while a from-scratch run waits for the extension to start."""
-        self._waited = 0
         if not from_scratch and region_rows is not None:
             self.train_rows = region_rows.to(self.device)
 
     def step(self) -> None:
-        if self.waiting:
-            self._waited += 1
-            if self.extend_at is not None and self._waited >= self.extend_at:
+        if self.waiting:  # the clock runs (so that every run shares the step axis) but nothing trains
+            self.step_count += 1
+            if self.extend_at is not None and self.step_count >= self.extend_at:
                 self.extend()
             return
         if self.extend_at is not None and self.extension_step is None and self.step_count >= self.extend_at:
@@ -366,12 +358,12 @@ class RegionTrainer(Trainer):
     def extend(self) -> str:
         if self.extension_step is not None:
             raise ValueError("already extended")
+        self.extension_step = self.step_count
+        self._good_state = self._capture_state()
         if self.waiting:
             self.waiting = False
-            self.extension_step = 0
             return "started training from scratch on the whole signal"
         self.train_rows = None
         self.optimizer = self._build_optimizer()
-        self.extension_step = self.step_count
         self._good_state = self._capture_state()
         return "fine-tuning on the whole signal"

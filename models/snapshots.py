@@ -54,6 +54,8 @@ class RunSnapshot:
     """PSNR per partition (flat index; NaN where cropped)."""
     extension_step: int | None = None
     """For a run trained on part of the signal first: the step it moved on to the whole signal."""
+    waiting: bool = False
+    """The run has not started (a from-scratch baseline waiting for the extension): nothing to plot yet."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,9 @@ class RunState:
     stages: StageInfo | None = None
     partitions: PartitionInfo | None = None
     extension_step: int | None = None
+    scored: np.ndarray | None = None
+    """Boolean mask (display shape) of the samples PSNR covers; None: all of them."""
+    waiting: bool = False
 
 
 @dataclass
@@ -230,14 +235,17 @@ class SnapshotRenderer:
             partition_psnr = readonly(partition_psnrs(reconstruction, self.target, run.partitions.pixel_partition,
                                                       run.partitions.num_partitions))
             spectrum_of = np.nan_to_num(reconstruction, nan=0.0)
+        elif run.scored is not None:
+            value = psnr(reconstruction[run.scored], self.target[run.scored])
         history = self._psnr.setdefault((generation, index), [])
         while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
             history.pop()
-        history.append((run.step, value))
+        if not run.waiting:
+            history.append((run.step, value))
         return RunSnapshot(run.label, run.params, run.step, readonly(reconstruction), readonly(error),
                            readonly(log_spectrum(spectrum_of)), value, run.loss,
                            readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history),
-                           run.stages, widths, run.partitions, partition_psnr, run.extension_step)
+                           run.stages, widths, run.partitions, partition_psnr, run.extension_step, run.waiting)
 
     def _render_widths(self, generation: int, index: int, run: RunState) -> tuple[WidthView, ...]:
         """Every allocated width; trained ones come from the cache, and with a fresh full-batch prediction

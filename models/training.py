@@ -109,6 +109,8 @@ class Trainer:
         """Rows the loss covers (None: every sample); the rest is only evaluated."""
         self.extension_step: int | None = None
         """Step at which a run trained on part of the signal moved on to all of it (crop & extend lab)."""
+        self.waiting = False
+        """True while a run waits for its turn (crop & extend lab: a from-scratch baseline before the extension)."""
         self.loss_steps: list[int] = []
         self.loss_values: list[float] = []
         self.psnr_steps: list[int] = []
@@ -196,6 +198,10 @@ class Trainer:
         self.loss_values.extend(losses)
         self._good_state = self._capture_state()
 
+    def scored_rows(self) -> torch.Tensor | None:
+        """Rows PSNR is taken over: the rows the loss covers (None: every sample)."""
+        return self.train_rows
+
     def predict(self, coords: torch.Tensor | None = None) -> torch.Tensor:
         """Field values at ``coords`` (default: every sample of the signal), without autograd."""
         return evaluate_in_chunks(self.model, self.coords if coords is None else coords.to(self.device))
@@ -212,7 +218,9 @@ class Trainer:
             step, prediction = cached
         else:
             step, prediction = self.step_count, self.predict()
-        value = psnr((prediction.float() + 1.0) * 0.5, (self.targets.float() + 1.0) * 0.5)
+        rows = self.scored_rows()
+        scored, targets = (prediction, self.targets) if rows is None else (prediction[rows], self.targets[rows])
+        value = psnr((scored.float() + 1.0) * 0.5, (targets.float() + 1.0) * 0.5)
         if not self.psnr_steps or self.psnr_steps[-1] < step:
             self.psnr_steps.append(step)
             self.psnr_values.append(value)

@@ -231,8 +231,14 @@ class TrainingWorker:
         loss = trainer.loss_values[-1] if trainer.loss_values else float("nan")
         history = np.column_stack([np.asarray(trainer.loss_steps, dtype=np.float64),
                                    np.asarray(trainer.loss_values, dtype=np.float64)])
+        rows = trainer.scored_rows()
+        scored = None
+        if rows is not None and trainer.partition_info() is None:
+            scored = np.zeros(trainer.coords.shape[0], dtype=bool)
+            scored[rows.cpu().numpy()] = True
+            scored = scored.reshape(trainer.signal.shape)
         return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history, stages,
-                        trainer.partition_info(), trainer.extension_step)
+                        trainer.partition_info(), trainer.extension_step, scored, trainer.waiting)
 
 
 def _structure(trainer: Trainer) -> int:

@@ -148,7 +148,7 @@ def test_fit_extend_reports_the_mse_curves_of_the_three_runs(tmp_path):
         steps = [point["step"] for point in entry["extension_mse"]]
         assert steps == list(range(5)), (entry["label"], steps)
         assert all(point["mse"] > 0 for point in entry["extension_mse"])
-    assert runs[2]["extension_step"] == 0 and runs[2]["steps"] == 5
+    assert runs[2]["extension_step"] == 6 and runs[2]["steps"] == 11
 
 
 @pytest.mark.parametrize("argv, message", [

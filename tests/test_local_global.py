@@ -642,7 +642,8 @@ def test_crop_scene_builds_three_runs_of_matched_size():
 
 def test_extension_scene_wakes_every_run_at_extend_at():
     """Local-Global on the top half, a SIREN fine-tuned from the top half, and a SIREN from scratch that
-    waits: after 4 steps each, all three are extended (the one from scratch at its own step 0)."""
+    waits (its step count runs, nothing trains): after 4 steps each, all three are extended at step 3 and the
+    one from scratch has trained exactly one step."""
     scene = Scene(preset="crop", field=FieldConfig(depth=2), train=TrainConfig(lr=1e-3, batch_size=0, device="cpu"),
                   crop=CropSettings(extend=True, params=3000, extend_at=3))
     runs = scene.build(camera(32))
@@ -660,7 +661,9 @@ def test_extension_scene_wakes_every_run_at_extend_at():
         trainer.step()
     assert lg.extension_step == 3 and lg.model.present_list == list(range(64))
     assert tuned.extension_step == 3 and tuned.train_rows is None and tuned.step_count == 4
-    assert scratch.extension_step == 0 and not scratch.waiting and scratch.step_count == 1
+    scratch.flush()
+    assert scratch.extension_step == 3 and not scratch.waiting and scratch.step_count == 4
+    assert scratch.loss_steps == [3]
     assert lg.params > 1.5 * tuned.params
 
 
