@@ -11,8 +11,8 @@ import time
 
 from models.scenes import REGIONS, CropSettings
 
-EXTENSION_INIT_HELP = ("mirror: a trained neighbour's weights with its first layer reflected across the region's "
-                       "edge (mirror padding); copy: the neighbour's weights as they are; fresh: SIREN init")
+EXTENSION_INIT_HELP = ("copy: the weights of the trained partition that mirror padding puts there (the paper); "
+                       "reflect: the same, first layer reflected across the region's edge; fresh: SIREN init")
 
 
 def partition_arguments(parser) -> None:
@@ -36,7 +36,7 @@ def partition_arguments(parser) -> None:
                             "then fine-tune for --steps, next to a smaller SIREN fine-tuned and a new SIREN from scratch")
     group.add_argument("--region", choices=tuple(REGIONS), default=defaults.region, help="part trained before extending")
     group.add_argument("--extend-at", type=int, default=defaults.extend_at, help="steps before the extension (default 300)")
-    group.add_argument("--init", choices=("mirror", "copy", "fresh"), default=defaults.extension_init,
+    group.add_argument("--init", choices=("copy", "reflect", "fresh"), default=defaults.extension_init,
                        help="how added partitions start: " + EXTENSION_INIT_HELP)
 
 

@@ -55,8 +55,8 @@ class CropControls(QtWidgets.QGroupBox):
         self.init = QtWidgets.QComboBox()
         for key in EXTENSION_INITS:
             self.init.addItem(key, key)
-        self.init.setToolTip("mirror: a trained neighbour's weights, first layer reflected across the region's edge; "
-                             "copy: the neighbour's weights as they are; fresh: SIREN init")
+        self.init.setToolTip("copy: the weights of the trained partition mirror padding puts there (the paper); "
+                             "reflect: the same with the first layer reflected across the region's edge; fresh: SIREN init")
         form.addRow("Model", self.model)
         form.addRow("Partitions", self.partitions)
         form.addRow("Partition size", self.partition_size)

@@ -248,6 +248,12 @@ class MainWindow(QtWidgets.QMainWindow):
         elif key == "keep-selection":
             view.keep_only_selection()
         elif key in ("undo", "redo", "restore-all"):
+            parts = view.shown_partitions()
+            possible = {"undo": parts.can_undo, "redo": parts.can_redo, "restore-all": bool(parts.cropped)} \
+                if parts is not None else {}
+            if not possible.get(key, False):
+                self.statusBar().showMessage(f"nothing to {key.replace('-all', '')} in this run", 5000)
+                return
             self._edit(view.run_index, key, [])
         elif key == "extend":
             self.session.worker.call(_extend_all)

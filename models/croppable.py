@@ -11,6 +11,7 @@ extension starts.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,7 +20,6 @@ import torch
 from .fields import count_parameters
 from .local_global import (GroupedRows, LocalGlobalConfig, LocalGlobalField, global_parameters, group_rows,
                            local_parameters_per_partition, partition_of, total_parameters)
-from .metrics import psnr
 from .partitions import EXTENSION_INITS, extension_sources, reflect_first_layer
 from .signals import Signal
 from .training import TrainConfig, Trainer
@@ -81,7 +81,7 @@ class LocalGlobalTrainer(Trainer):
     """A Trainer for a Local-Global (or SIREN-per-partition) field that can be cropped and extended."""
 
     def __init__(self, signal: Signal, config: LocalGlobalConfig, train: TrainConfig, extend_at: int | None = None,
-                 extension_init: str = "mirror"):
+                 extension_init: str = "copy"):
         if extension_init not in EXTENSION_INITS:
             raise ValueError(f"unknown extension init {extension_init!r}; choose one of {', '.join(EXTENSION_INITS)}")
         if signal.in_features != len(config.partitions):
@@ -128,7 +128,6 @@ class LocalGlobalTrainer(Trainer):
             self.extend()
         if self.model.present.numel() == 0:
             raise ValueError("every partition is cropped: nothing left to train (undo, or extend)")
-        import time
 
         started = time.perf_counter()
         if self.full_batch:
@@ -307,7 +306,7 @@ class LocalGlobalTrainer(Trainer):
             if p in sources:
                 source, flips = sources[p]
                 layers = [getattr(self.model, name).detach()[slot_of[source]] for name in names]
-                if init == "mirror":
+                if init == "reflect":
                     layers[0], layers[1] = reflect_first_layer(self.config, layers[0], layers[1], source, p, flips)
             else:
                 weights, biases = self.model.initial_local_weights(p)

@@ -5,8 +5,8 @@ width for the wanted share of global weights, the local width that fills the res
 then the global width nudged until the total is within 1% of the budget.
 
 ``extension_sources`` picks, for every partition added when a field is extended, the trained partition it is
-initialised from: the mirror image of the new partition across the edge of the trained region (as mirror
-padding does), or the nearest trained partition where the region is irregular.
+initialised from: the partition at the mirror image of the new one across the edge of the trained region (as
+mirror padding picks it), or the nearest trained partition where the region is irregular.
 """
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ import torch
 from .local_global import (LocalGlobalConfig, global_parameters, local_parameters_per_partition,
                            partition_grid_index)
 
-EXTENSION_INITS = ("mirror", "copy", "fresh")
-"""How added partitions start: 'mirror' (a trained neighbour's weights with its first layer reflected, so its
-local features start as the mirror image of that neighbour's), 'copy' (the neighbour's weights unchanged,
-the paper's wording) or 'fresh' (SIREN init)."""
+EXTENSION_INITS = ("copy", "reflect", "fresh")
+"""How added partitions start: 'copy' (the weights of the trained partition that mirror padding puts there,
+unchanged: the paper's method; the copy continues its source's function across the edge), 'reflect' (the same
+source with its first layer reflected, so that its local features start as the mirror image of the source's;
+the global features are not mirrored, which makes it a worse start: see README) or 'fresh' (SIREN init)."""
 
 
 def partition_factors_for(shape: tuple[int, ...], partition_size: int) -> tuple[int, ...]:

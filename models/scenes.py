@@ -65,8 +65,8 @@ class CropSettings:
     """Part trained before extending: top, bottom, left, right or centre."""
     extend_at: int = 300
     """Step at which the extension starts (the GUI can also start it earlier)."""
-    extension_init: str = "mirror"
-    """How added partitions start: mirror, copy or fresh (models/partitions.py)."""
+    extension_init: str = "copy"
+    """How added partitions start: copy (the paper's), reflect or fresh (models/partitions.py)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "partitions", tuple(int(c) for c in self.partitions))

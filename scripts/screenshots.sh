@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the README's screenshots from the app itself (on a virtual screen): the default scene after
-# about a minute of training, and the spectral-bias comparison.
+# about a minute of training, the spectral-bias comparison, the growth lab and the crop & extend lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,3 +13,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
   --screenshot assets/screenshot-growth.png --screenshot-after "${SECONDS_GROWTH:-150}"
 "${XVFB[@]}" .venv/bin/fieldlab --preset growth --signal sinusoids --widths 10,20,30,40 --stage-steps 150 --batch 0 \
   --screenshot assets/screenshot-growth-1d.png --screenshot-after 30
+"${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}"

@@ -459,10 +459,10 @@ def test_extension_adds_the_missing_partitions_initialised_from_their_sources():
     assert trainer.evaluate(current=True)[2] > before_psnr
 
 
-def test_mirror_extension_of_a_siren_per_partition_starts_as_the_mirror_image():
+def test_reflect_extension_of_a_siren_per_partition_starts_as_the_mirror_image():
     """Without global weights, a mirrored partition's output is exactly its source's, flipped upside down."""
     trainer = train(make_trainer(config=top_half_config(global_width=0)), 5)
-    trainer.extend(init="mirror")
+    trainer.extend(init="reflect")
     image = trainer.evaluate(current=True)[1].reshape(32, 32)
     assert torch.equal(image[16:], image[:16].flip(0))
     assert not torch.equal(image[16:], image[:16])
