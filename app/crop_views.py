@@ -307,7 +307,7 @@ class CropLabView(QtWidgets.QWidget):
         self._pending |= set(partitions)
         self._pending_restore -= set(partitions)
         self._pending_structure = parts.structure
-        self._rerender()
+        self._show_edit_now()
         self.cropRequested.emit(self.run_index, sorted(partitions))
 
     def request_restore(self, partitions: list[int]) -> None:
@@ -317,8 +317,15 @@ class CropLabView(QtWidgets.QWidget):
         self._pending -= set(partitions)
         self._pending_restore |= set(partitions) & set(parts.cropped)
         self._pending_structure = parts.structure
-        self._rerender()
+        self._show_edit_now()
         self.restoreRequested.emit(self.run_index, sorted(partitions))
+
+    def _show_edit_now(self) -> None:
+        """Redraw and paint the edited panels at once, ahead of whatever else is queued (a snapshot being
+        drawn, plots): the click's answer is on screen when this returns."""
+        self._rerender()
+        for panel in (self.reconstruction, self.error, self.partition_psnr):
+            panel.viewport().repaint()
 
     def crop_selection(self) -> None:
         parts = self._editable()
