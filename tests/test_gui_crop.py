@@ -137,13 +137,17 @@ def test_extension_experiment_runs_three_models_and_plots_the_mse_after_extendin
         assert len(snapshot.runs[0].partitions.present) == 8, "trained on the top half first"
         assert win.crop_view.plots.extension_plot.isVisible()
         win.crop_action("extend")
-        done = wait_for(qtbot, win, lambda s: all(r.extension_step is not None for r in s.runs) and s.runs[2].step >= 3)
+        def fine_tuned(s) -> bool:  # every run has trained a few steps since the extension
+            return all(r.extension_step is not None and r.loss_history.size and r.loss_history[-1, 0] >= r.extension_step + 2
+                       for r in s.runs)
+
+        done = wait_for(qtbot, win, fine_tuned)
         lg = done.runs[0]
         assert len(lg.partitions.present) == 16 and len(lg.partitions.added) == 8
         assert np.isfinite(lg.reconstruction).all()
         curves = win.crop_view.plots._curves
         assert set(curves) == {run.label for run in done.runs}
-        assert all(len(curve.xData) > 0 for curve in curves.values())
+        assert all(curve.xData is not None and len(curve.xData) > 0 for curve in curves.values())
     finally:
         win.close()
 
