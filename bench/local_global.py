@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from models.scenes import DEFAULT_CROP_SCENE, DEFAULT_EXTEND_SCENE, Scene
 from models.signals import Signal, load_signal
 from models.training import TrainConfig, Trainer
 
+from .growth import SpeedSettings
 from .loops import BareLoop, run_alternating, run_for, synchronize
 
 SIGNAL = "camera"
@@ -59,14 +60,6 @@ PAPER_REFERENCE = {"lg_s_per_step": 0.20, "plain_s_per_step": 0.61, "lg_psnr_db"
                    "note": "paper's public code on this machine: 256 px, 8x8, 14/84 vs SIREN 148, full batch, 300 steps"}
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SpeedSettings:
-    seconds: float
-    """Minimum measured time per loop and round."""
-    rounds: int
-    warmup_seconds: float
 
 
 def speed_settings(quick: bool) -> SpeedSettings:

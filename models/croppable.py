@@ -11,7 +11,6 @@ extension starts.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -128,8 +127,10 @@ class LocalGlobalTrainer(Trainer):
             self.extend()
         if self.model.present.numel() == 0:
             raise ValueError("every partition is cropped: nothing left to train (undo, or extend)")
+        super().step()
 
-        started = time.perf_counter()
+    def _loss(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """MSE over the present partitions, the batch laid out [partitions, samples] (equal counts each)."""
         if self.full_batch:
             x, y, mask = self._grouped_coords, self._grouped_targets, self._mask
         else:
@@ -144,16 +145,7 @@ class LocalGlobalTrainer(Trainer):
             loss = torch.mean((prediction - y) ** 2)
         else:
             loss = torch.sum(mask * (prediction - y) ** 2) / (mask.expand_as(prediction[..., :1]).sum() * y.shape[-1])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if self.full_batch:
-            self._full_batch_prediction = (self.step_count, self._scatter(prediction.detach()))
-        self._pending_losses.append(loss.detach())
-        self.step_count += 1
-        self.seconds += time.perf_counter() - started
-        if self.step_limit is not None and self.step_count >= self.step_limit:
-            self.finished = True
+        return loss, self._scatter(prediction.detach()) if self.full_batch else None
 
     def _scatter(self, grouped: torch.Tensor) -> torch.Tensor:
         out = self.targets.new_full(self.targets.shape, float("nan"))

@@ -159,20 +159,25 @@ class Trainer:
         if self.finished:
             return
         started = time.perf_counter()
-        index = self._batch_index()
-        coords, targets = (self.coords, self.targets) if index is None else (self.coords[index], self.targets[index])
-        prediction = self.model(coords)
-        loss = torch.mean((prediction - targets) ** 2)
+        loss, full_prediction = self._loss()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if self.full_batch and index is None:
-            self._full_batch_prediction = (self.step_count, prediction.detach())
+        if full_prediction is not None:
+            self._full_batch_prediction = (self.step_count, full_prediction)
         self._pending_losses.append(loss.detach())
         self.step_count += 1
         self.seconds += time.perf_counter() - started
         if self.step_limit is not None and self.step_count >= self.step_limit:
             self.finished = True
+
+    def _loss(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This step's MSE, and (detached) the prediction on every sample when the step computed it anyway."""
+        index = self._batch_index()
+        coords, targets = (self.coords, self.targets) if index is None else (self.coords[index], self.targets[index])
+        prediction = self.model(coords)
+        loss = torch.mean((prediction - targets) ** 2)
+        return loss, prediction.detach() if self.full_batch and index is None else None
 
     def flush(self) -> None:
         """Move pending losses to the history; on a NaN or exploding loss restore the last good state.

@@ -1,6 +1,7 @@
 """Screenshots of the crop & extend lab, driven as a user would: train, click partitions away, select some.
 
-Run on a (virtual) screen from the repo root: ``.venv/bin/python scripts/crop_screenshots.py [SECONDS]``.
+Run on a (virtual) screen from the repo root: ``.venv/bin/python scripts/crop_screenshots.py [SECONDS [STEPS]]``
+(SECONDS of training before cropping; STEPS of fine-tuning after the extension before the second shot).
 Writes assets/screenshot-crop.png and assets/screenshot-extend.png.
 """
 from __future__ import annotations
@@ -61,7 +62,16 @@ def main() -> int:
     win = MainWindow(load_signal("camera", 256), DEFAULT_EXTEND_SCENE, 256, running=True, source="camera")
     win.resize(1500, 1000)
     win.show()
-    pump(app, seconds * 2)
+    fine_steps = int(sys.argv[2]) if len(sys.argv) > 2 else 150
+    deadline = time.time() + 3600
+    while time.time() < deadline:  # until the extended field has fine-tuned a while (full batch: minutes on a CPU)
+        pump(app, 2.0)
+        snapshot = win.session.last_snapshot
+        run = snapshot.runs[0] if snapshot is not None and snapshot.runs else None
+        if run is not None and run.extension_step is not None and run.step >= run.extension_step + fine_steps:
+            break
+    win.crop_view.run_choice.setCurrentIndex(0)
+    pump(app, 2.0)
     win.grab().save("assets/screenshot-extend.png")
     print("screenshot -> assets/screenshot-extend.png")
     win.close()

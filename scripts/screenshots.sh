@@ -13,4 +13,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
   --screenshot assets/screenshot-growth.png --screenshot-after "${SECONDS_GROWTH:-150}"
 "${XVFB[@]}" .venv/bin/fieldlab --preset growth --signal sinusoids --widths 10,20,30,40 --stage-steps 150 --batch 0 \
   --screenshot assets/screenshot-growth-1d.png --screenshot-after 30
-"${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}"
+"${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}" "${EXTENSION_STEPS:-150}"

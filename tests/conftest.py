@@ -22,6 +22,30 @@ def no_leaked_training_threads():
     assert not leaked, f"threads still running after the test: {leaked}"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and the test machine's two cores are shared)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread_for_fit(one_torch_thread):
+    """As one_torch_thread, also for 'fieldlab fit', which otherwise takes every core for itself."""
+    import torch
+
+    from models import training
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(training, "configure_cpu_threads", lambda leave_one_for_gui: torch.set_num_threads(1) or 1)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def deterministic_qt_shutdown():
     """Close and delete every window before the interpreter tears down, as the app itself does on exit."""

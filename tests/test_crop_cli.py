@@ -9,7 +9,6 @@ import pytest
 import torch
 from cli_helpers import read_png, run_cli
 
-from models import training
 from models.checkpoint import load_field, render_field
 from models.local_global import LocalGlobalField, global_parameters, local_parameters_per_partition
 
@@ -18,16 +17,7 @@ FIT = ["--signal", "camera", "--size", SIZE, "--model", "local-global", "--parti
        "--depth", "2", "--batch", "0"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """'fit' takes every core for itself; these tiny runs are fastest on one (the test machine is shared)."""
-    previous = torch.get_num_threads()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(training, "configure_cpu_threads", lambda leave_one_for_gui: torch.set_num_threads(1) or 1)
-    torch.set_num_threads(1)
-    yield
-    patch.undo()
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_for_fit")
 
 
 def _metrics(folder) -> dict:

@@ -7,10 +7,8 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from cli_helpers import read_png, run_cli
 
-from models import training
 from models.checkpoint import load_field, render_field
 from models.metrics import psnr
 from models.signals import load_signal
@@ -21,16 +19,7 @@ WIDTHS = (4, 8, 16)
 GROW = ["--signal", "camera", "--size", SIZE, "--model", "streamable", "--widths", "4,8,16", "--stage-steps", "20"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """'fit' takes every core for itself; these tiny runs are fastest on one (the test machine is shared)."""
-    previous = torch.get_num_threads()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(training, "configure_cpu_threads", lambda leave_one_for_gui: torch.set_num_threads(1) or 1)
-    torch.set_num_threads(1)
-    yield
-    patch.undo()
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_for_fit")
 
 
 _png = read_png

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from gui_helpers import open_window, wait_for
 from PySide6 import QtCore
 
 from models.fields import FieldConfig
@@ -21,21 +22,6 @@ def crop_scene(**settings) -> Scene:
                  crop=crop)
 
 
-def open_window(qtbot, scene: Scene, size=32, running=False):
-    from app.main_window import MainWindow
-
-    win = MainWindow(load_signal("camera", size), scene, size, running=running)
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-def wait_for(qtbot, win, condition, timeout=20000):
-    qtbot.waitUntil(lambda: win.session.last_snapshot is not None and bool(condition(win.session.last_snapshot)),
-                    timeout=timeout)
-    return win.session.last_snapshot
-
-
 def partition_centre(info, flat: int) -> tuple[float, float]:
     rows, cols = np.nonzero(info.pixel_partition == flat)
     return float(cols.mean()) + 0.5, float(rows.mean()) + 0.5
@@ -44,7 +30,7 @@ def partition_centre(info, flat: int) -> tuple[float, float]:
 @pytest.fixture
 def trained(qtbot):
     """A paused crop lab whose field has trained 5 steps."""
-    win = open_window(qtbot, crop_scene())
+    win = open_window(qtbot, crop_scene(), running=False)
     wait_for(qtbot, win, lambda s: s.runs and s.runs[0].partitions is not None)
     win.session.worker.step(5)
     snapshot = wait_for(qtbot, win, lambda s: s.runs and s.runs[0].step == 5 and not s.running)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import open_window, wait_for
 
 from models.fields import FieldConfig
 from models.growth import GrowthConfig
 from models.scenes import Scene
-from models.signals import load_signal
 from models.training import TrainConfig
 
 pytestmark = pytest.mark.gui
@@ -16,21 +16,6 @@ pytestmark = pytest.mark.gui
 def growth_scene(steps: int = 12, widths=(4, 8, 16), **growth) -> Scene:
     return Scene(field=FieldConfig(kind="siren", width=16, depth=2), train=TrainConfig(lr=1e-3, batch_size=0),
                  preset="growth", widths=widths, growth=GrowthConfig(stage_steps=steps, **growth))
-
-
-def open_window(qtbot, scene: Scene, signal="camera", size=32, running=True):
-    from app.main_window import MainWindow
-
-    win = MainWindow(load_signal(signal, size), scene, size, running=running)
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-def wait_for(qtbot, win, condition, timeout=20000):
-    qtbot.waitUntil(lambda: win.session.last_snapshot is not None and bool(condition(win.session.last_snapshot)),
-                    timeout=timeout)
-    return win.session.last_snapshot
 
 
 def finished(snapshot) -> bool:
