@@ -410,9 +410,12 @@ def _extend_all(trainers) -> str:
     """Start the extension now: every run of the experiment moves on to the whole signal."""
     messages = []
     for label, trainer in trainers:
-        if getattr(trainer, "extension_step", None) is None and hasattr(trainer, "extend"):
+        parts = trainer.partition_info()
+        if parts is not None and len(parts.present) == parts.num_partitions:
+            messages.append(f"{label}: every partition is present (crop some, or keep only a selection, first)")
+        elif hasattr(trainer, "extend") and (parts is not None or trainer.extension_step is None):
             messages.append(f"{label}: {trainer.extend()}")
-    return "; ".join(messages) or "already extended"
+    return "; ".join(messages) or "nothing to extend"
 
 
 def _db(value: float) -> str:

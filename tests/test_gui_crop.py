@@ -146,3 +146,18 @@ def test_crop_preset_needs_an_image(qtbot):
     win.start_session(load_signal("sinusoids"), crop_scene(), running=False)
     assert "partitions images" in win.last_error
     win.close()
+
+
+def test_extend_now_refills_a_kept_selection_and_says_so_when_nothing_is_missing(qtbot, trained):
+    win, before = trained
+    win.crop_action("extend")
+    said = wait_for(qtbot, win, lambda s: "every partition is present" in s.message)
+    assert not said.error and len(said.runs[0].partitions.present) == 16
+    win.crop_view.request_crop([p for p in range(16) if p not in (5, 6)])
+    wait_for(qtbot, win, lambda s: s.runs[0].partitions.present == (5, 6))
+    win.crop_action("extend")
+    extended = wait_for(qtbot, win, lambda s: len(s.runs[0].partitions.present) == 16)
+    run = extended.runs[0]
+    assert run.partitions.added == tuple(p for p in range(16) if p not in (5, 6))
+    assert run.extension_step == 5 and np.isfinite(run.reconstruction).all()
+    assert not run.partitions.can_undo, "an extension starts a new phase: earlier crops cannot be undone"
