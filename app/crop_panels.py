@@ -103,7 +103,7 @@ class CropPlots(QtWidgets.QWidget):
         self.params_plot = pg.PlotWidget(title="Parameters vs partitions kept")
         self.params_plot.setLabel("bottom", "partitions kept")
         self.params_plot.setLabel("left", "parameters")
-        self.extension_plot = pg.PlotWidget(title="Extension: training MSE since the extension")
+        self.extension_plot = pg.PlotWidget(title="Extension (Fig. 7): training MSE")
         self.extension_plot.setLabel("bottom", "steps since the extension")
         self.extension_plot.setLogMode(x=False, y=True)
         self.extension_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")

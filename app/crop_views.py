@@ -226,8 +226,8 @@ class CropLabView(QtWidgets.QWidget):
         share = 100.0 * p.global_params / max(params, 1)
         grid = "×".join(map(str, p.partitions))
         self.info.setText(
-            f"<b>{params:,}</b> parameters ({params * 4 / 1024:,.1f} KiB) · {present}/{p.num_partitions} partitions of "
-            f"{grid} · global {p.global_params:,} ({share:.1f}%) + {p.local_params:,} per partition"
+            f"<b>{params:,}</b> parameters ({params * 4 / 1024:,.1f} KiB) · {present}/{p.num_partitions} of {grid} "
+            f"partitions · global {p.global_params:,} ({share:.1f}%) + {p.local_params:,} each"
             + (f" · {len(self.selection)} selected" if self.selection else "")
             + (_extension_split(p, run.partition_psnr) if p.added else ""))
 
@@ -362,7 +362,7 @@ def _extension_split(parts, scores) -> str:
         values = scores[mask & np.isfinite(scores)]
         return float(-10.0 * np.log10(np.mean(10.0 ** (-values / 10.0)))) if values.size else float("nan")
 
-    return f" · added (green) {_db(pooled(added))}, trained before {_db(pooled(~added))}"
+    return f" · PSNR added (green) {_db(pooled(added))}, earlier {_db(pooled(~added))}"
 
 
 def _db(value: float) -> str:
