@@ -246,17 +246,16 @@ class LocalGlobalField(nn.Module):
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """Values at [N, in] coordinates; NaN where the partition has been cropped away."""
-        return self.forward_rows(group_rows(self, coords), coords)
-
-    def evaluate_chunked(self, coords: torch.Tensor) -> torch.Tensor:
-        return evaluate_grouped_in_chunks(self, coords)
-
-    def forward_rows(self, rows: "GroupedRows", coords: torch.Tensor) -> torch.Tensor:
+        rows = group_rows(self, coords)
         out = coords.new_full((coords.shape[0], self.config.out_features), float("nan"))
         if rows.index.numel():
             grouped = self.forward_grouped(coords[rows.index])
             out[rows.index[rows.valid]] = grouped[rows.valid].to(out.dtype)
         return out
+
+    def evaluate_chunked(self, coords: torch.Tensor) -> torch.Tensor:
+        """What models.fields.evaluate_in_chunks uses: a few whole partitions at a time."""
+        return evaluate_grouped_in_chunks(self, coords)
 
 
 def _forward_grouped(model, x: torch.Tensor, local_tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -690,3 +690,13 @@ def test_crop_is_bit_identical_when_partitions_hold_different_numbers_of_points(
             cropped = model.cropped([p for p in ALL if p not in keep])
             kept = torch.isin(partition_of(model.config, coords), torch.tensor(keep))
             assert_same_where_kept(full, cropped(coords), kept, f"keep {keep}")
+
+
+def test_the_renderers_evaluation_groups_whole_partitions():
+    """models.fields.evaluate_in_chunks (what snapshots and checkpoints use) goes through the partition-grouped
+    evaluation, so a rendered crop is bit-identical too."""
+    from models.fields import evaluate_in_chunks
+
+    model = LocalGlobalField(lg_config(local_width=8, global_width=12, seed=3))
+    coords = points_per_partition(model.config, 200)
+    assert torch.equal(evaluate_in_chunks(model, coords), evaluate_grouped_in_chunks(model, coords))
