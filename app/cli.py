@@ -253,11 +253,7 @@ def _fit(args) -> int:
     total = args.steps
     if scene is not None:
         total = scene.growth.steps_until(len(scene.widths) - 1)
-    progress = Progress(total, enabled=not args.quiet and sys.stderr.isatty())
-    started = time.perf_counter()
-    warning = _train(trainer, total, progress)
-    seconds = time.perf_counter() - started
-    progress.close()
+    warning, seconds = train_with_progress(trainer, total, args.quiet)
     if warning:
         print(f"fieldlab: warning: {warning}; saving the restored weights", file=sys.stderr)
     try:
@@ -273,6 +269,16 @@ def _fit(args) -> int:
     if len(runs) > 1:
         _fit_separate_models(args, runs, metrics)
     return 0
+
+
+def train_with_progress(trainer, total: int, quiet: bool) -> tuple[str, float]:
+    """Train ``trainer`` for ``total`` steps with a progress bar on a terminal: (divergence warning or '', seconds)."""
+    progress = Progress(total, enabled=not quiet and sys.stderr.isatty())
+    started = time.perf_counter()
+    warning = _train(trainer, total, progress)
+    seconds = time.perf_counter() - started
+    progress.close()
+    return warning, seconds
 
 
 def _train(trainer, total: int, progress: "Progress") -> str:
@@ -301,9 +307,7 @@ def _fit_separate_models(args, runs, metrics: dict) -> None:
     for label, trainer in runs[1:]:
         if not args.quiet:
             print(f"fieldlab: training {label} for {trainer.step_limit} steps", file=sys.stderr)
-        progress = Progress(trainer.step_limit, enabled=not args.quiet and sys.stderr.isatty())
-        warning = _train(trainer, trainer.step_limit, progress)
-        progress.close()
+        warning, _ = train_with_progress(trainer, trainer.step_limit, args.quiet)
         if warning:
             print(f"fieldlab: warning: {label}: {warning}", file=sys.stderr)
     extra = separate_models_metrics(metrics["per_width"], [trainer for _, trainer in runs[1:]])

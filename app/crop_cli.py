@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 from models.scenes import REGIONS, CropSettings
 
@@ -83,7 +82,7 @@ def fit_partitioned(args, signal, field_config, train_config) -> int:
 
     from models.scenes import Scene
     from models.training import configure_cpu_threads
-    from .cli import Progress, UserFacingError, _train
+    from .cli import UserFacingError, train_with_progress
     from .headless import save_fit_outputs, update_metrics
 
     if signal.kind != "image" and args.extend:
@@ -100,11 +99,7 @@ def fit_partitioned(args, signal, field_config, train_config) -> int:
     for i, (label, trainer) in enumerate(runs):
         if not args.quiet and len(runs) > 1:
             print(f"fieldlab: training {label} ({trainer.params:,} params) for {total} steps", file=sys.stderr)
-        progress = Progress(total, enabled=not args.quiet and sys.stderr.isatty())
-        started = time.perf_counter()
-        warning = _train(trainer, total, progress)
-        elapsed = time.perf_counter() - started
-        progress.close()
+        warning, elapsed = train_with_progress(trainer, total, args.quiet)
         if warning:
             print(f"fieldlab: warning: {label}: {warning}; saving the restored weights", file=sys.stderr)
         if i == 0:
