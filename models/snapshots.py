@@ -229,14 +229,12 @@ class SnapshotRenderer:
             error = error.mean(axis=2)
         spectrum_of = reconstruction
         partition_psnr = None
+        if run.scored is not None:
+            value = psnr(reconstruction[run.scored], self.target[run.scored]) if run.scored.any() else float("nan")
         if run.partitions is not None:
-            present = np.isfinite(error)
-            value = psnr(reconstruction[present], self.target[present]) if present.any() else float("nan")
             partition_psnr = readonly(partition_psnrs(reconstruction, self.target, run.partitions.pixel_partition,
                                                       run.partitions.num_partitions))
             spectrum_of = np.nan_to_num(reconstruction, nan=0.0)
-        elif run.scored is not None:
-            value = psnr(reconstruction[run.scored], self.target[run.scored])
         history = self._psnr.setdefault((generation, index), [])
         while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
             history.pop()

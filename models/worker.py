@@ -233,7 +233,7 @@ class TrainingWorker:
                                    np.asarray(trainer.loss_values, dtype=np.float64)])
         rows = trainer.scored_rows()
         scored = None
-        if rows is not None and trainer.partition_info() is None:
+        if rows is not None:
             scored = np.zeros(trainer.coords.shape[0], dtype=bool)
             scored[rows.cpu().numpy()] = True
             scored = scored.reshape(trainer.signal.shape)
