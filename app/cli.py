@@ -11,9 +11,11 @@ import sys
 import time
 
 from . import __version__
+from models.fields import MODEL_KINDS
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIGNAL, DEFAULT_SIZE, DEFAULT_TRAIN, PARTITIONED_DEPTH, PARTITIONED_MODELS
 
 from .crop_cli import add_crop_command, crop_main, fit_partitioned, partition_arguments
+from .sweep_cli import add_sweep_command, sweep_main
 
 EPILOG = """\
 signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
@@ -28,6 +30,8 @@ examples:
   fieldlab render runs/grow --width 32 --residual --out residual_32.png
   fieldlab fit --signal camera --model local-global --partitions 8,8 --global-ratio 0.1 --steps 300 --out runs/lg
   fieldlab crop runs/lg --remove 0,0 0,1 3,4 --out runs/lg_cropped
+  fieldlab fit --signal camera --model finer --k 2 --width 64 --depth 4 --steps 300 --out runs/finer
+  fieldlab sweep --signal camera --activation finer --k 0,0.5,1,2,5,10 --reference --steps 300 --out runs/sweep
   fieldlab fit --signal camera --model local-global --extend --region top --extend-at 300 --steps 300 --out runs/ext
 """
 
@@ -35,10 +39,17 @@ examples:
 def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--signal", default=DEFAULT_SIGNAL if for_gui else None, required=not for_gui,
                         help="sample name or image file" + (f" (default {DEFAULT_SIGNAL})" if for_gui else ""))
-    parser.add_argument("--model", choices=("relu", "fourier", "siren", "streamable", *PARTITIONED_MODELS),
+    parser.add_argument("--model", choices=(*MODEL_KINDS, "streamable", *PARTITIONED_MODELS),
                         default=DEFAULT_FIELD.kind,
-                        help=f"network kind (default {DEFAULT_FIELD.kind}); streamable: a SIREN grown through --widths; "
+                        help=f"network kind (default {DEFAULT_FIELD.kind}): siren, finer (FINER++ sine), gauss, "
+                             "finer-gauss, wire, finer-wavelet, relu, fourier; streamable: a SIREN grown through --widths; "
                              "local-global / siren-per-partition: croppable partitioned fields (see --partitions)")
+    parser.add_argument("--k", type=float, default=None,
+                        help="FINER++ bias range: first-layer biases ~ U(-k, k) (default: nn.Linear's init, k = 0.707)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="s0 of the Gauss / wavelet activations (default 30 Gauss, 10 wavelets)")
+    parser.add_argument("--omega-f", type=float, default=None,
+                        help="inner sine frequency of finer-gauss / finer-wavelet (default 3 / 5, the reference's)")
     parser.add_argument("--width", type=int, default=DEFAULT_FIELD.width, help=f"hidden units per layer (default {DEFAULT_FIELD.width})")
     parser.add_argument("--depth", type=int, default=None,
                         help=f"hidden (sine) layers (default {DEFAULT_FIELD.depth}; 4 for the partitioned models, as the paper)")
@@ -64,8 +75,9 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     growth.add_argument("--baseline", action="store_true",
                         help="also train separate SIRENs matching each width's parameter count (the paper's "
                              "'individual'); fit adds them and the parameters needed to cover the PSNR range to metrics.json")
-    growth.add_argument("--activation", choices=("sine", "finer"), default="sine",
-                        help="sine (SIREN) or finer (FINER++ variable-periodic sine)")
+    growth.add_argument("--activation", choices=("siren", "sine", "finer", "gauss", "finer-gauss"), default="siren",
+                        help="activation of the streamable field: siren (alias sine), finer (FINER++ variable-periodic "
+                             "sine), gauss or finer-gauss")
     growth.add_argument("--stage-bias-ranges", default="", metavar="LO:HI,...",
                         help="per stage, the range of the new units' first-layer biases, e.g. ',1:2,2:3,3:4' "
                              "(empty entry: default init); the FINER++ streamable variant")
@@ -108,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--residual", action="store_true",
                         help="streamable field: render what the width's stage added (diverging colours, white = 0)")
     add_crop_command(commands, EPILOG)
+    add_sweep_command(commands, EPILOG)
     return parser
 
 
@@ -140,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             return _render(args)
         if args.command == "crop":
             return crop_main(args)
+        if args.command == "sweep":
+            return sweep_main(args)
         from .gui import run_gui
 
         return run_gui(args)
@@ -163,11 +178,12 @@ def configs_from_args(args):
 
     try:
         select_device(args.device)
-        kind = args.model if args.model in ("relu", "fourier", "siren") else "siren"
+        kind = args.model if args.model in MODEL_KINDS else "siren"
         depth = args.depth if args.depth is not None else (
             PARTITIONED_DEPTH if args.model in PARTITIONED_MODELS else DEFAULT_FIELD.depth)
         field = FieldConfig(kind=kind, width=args.width, depth=depth, w0=args.w0,
-                            fourier_sigma=args.sigma, seed=args.seed)
+                            fourier_sigma=args.sigma, seed=args.seed, bias_range=args.k, scale=args.scale,
+                            omega_f=args.omega_f)
         lr = args.lr if args.lr is not None else default_lr(kind)
         train = TrainConfig(lr=lr, batch_size=args.batch, seed=args.seed, device=args.device)
     except ValueError as exc:

@@ -11,6 +11,7 @@ from dataclasses import replace
 import torch
 from PySide6 import QtCore, QtWidgets
 
+from models.activations import LABELS
 from models.fields import FieldConfig
 from models.growth import GrowthConfig
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, default_lr
@@ -169,8 +170,8 @@ class ControlPanel(QtWidgets.QWidget):
         self.spatial = QtWidgets.QCheckBox("spatial growing (columns)")
         self.spatial.setToolTip("Stage k learns the first (k+1)/K of the columns and zero elsewhere (paper Eq. 2)")
         self.activation = QtWidgets.QComboBox()
-        self.activation.addItem("SIREN sine", "sine")
-        self.activation.addItem("FINER++ sine", "finer")
+        for name in ("siren", "finer", "gauss", "finer-gauss"):
+            self.activation.addItem(LABELS[name], name)
         self.bias_ranges = QtWidgets.QLineEdit()
         self.bias_ranges.setPlaceholderText("e.g. , 1:2, 2:3, 3:4")
         self.bias_ranges.setToolTip("Per stage, LO:HI: the new units' first-layer biases come from U(-HI,-LO) ∪ U(LO,HI) "

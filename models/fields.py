@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from .layers import FourierFeatures, SineLayer, init_siren_linear_
+from .activations import ACTIVATION_NAMES, Activation, init_first_bias_, uniform_
+from .layers import FourierFeatures
 
-MODEL_KINDS = ("siren", "relu", "fourier")
+MODEL_KINDS = ACTIVATION_NAMES + ("relu", "fourier")
+"""Activated networks (SIREN, FINER++, Gauss, WIRE: models/activations.py), then the ReLU baselines."""
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,9 @@ class FieldConfig:
     """Architecture of a coordinate MLP."""
 
     kind: str = "siren"
-    """'siren' (sine activations), 'relu' (ReLU MLP on raw coordinates) or 'fourier' (random Fourier
-    features followed by a ReLU MLP)."""
+    """An activation of models/activations.py ('siren', 'finer', 'gauss', 'finer-gauss', 'wire',
+    'finer-wavelet'), 'relu' (ReLU MLP on raw coordinates) or 'fourier' (random Fourier features followed by
+    a ReLU MLP)."""
     in_features: int = 2
     """Coordinate dimension: 1 for curves, 2 for images."""
     out_features: int = 1
@@ -32,7 +35,16 @@ class FieldConfig:
     depth: int = 3
     """Number of hidden (activated) layers; the network has depth + 1 linear layers."""
     w0: float = 30.0
-    """SIREN frequency factor of every sine layer (first and hidden)."""
+    """Frequency factor of every sine layer (first and hidden) of 'siren' and 'finer'."""
+    bias_range: float | None = None
+    """FINER++'s k: first-layer biases ~ U(-k, k). None keeps nn.Linear's default U(-1/sqrt(in), 1/sqrt(in))
+    (k = 0.707 for images). Applies to every activated kind, so classic activations can be swept too."""
+    scale: float | None = None
+    """s0 of the Gauss and wavelet activations (None: 30 for Gauss, 10 for wavelets)."""
+    wavelet_omega: float = 20.0
+    """w0 of the wavelet activations (WIRE's omega)."""
+    omega_f: float | None = None
+    """wf, the inner sine's frequency of FINER++ Gauss / wavelet (None: the reference's 3 / 5)."""
     fourier_sigma: float = 10.0
     """Standard deviation of the Fourier-feature frequencies (per unit-length domain)."""
     fourier_frequencies: int = 128
@@ -50,6 +62,23 @@ class FieldConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value}")
+        if self.bias_range is not None and not (math.isfinite(self.bias_range) and self.bias_range >= 0):
+            raise ValueError(f"bias range k must be a finite number >= 0, got {self.bias_range}")
+        self.activation()  # validates the activation's own parameters
+
+    def activation(self) -> Activation | None:
+        """The activation of the hidden layers (None for the ReLU kinds)."""
+        if self.kind not in ACTIVATION_NAMES:
+            return None
+        return Activation(self.kind, w0=self.w0, scale=self.scale, wavelet_omega=self.wavelet_omega,
+                          omega_f=self.omega_f)
+
+    @property
+    def hidden_width(self) -> int:
+        """Units per hidden layer: complex-valued networks (wavelets) use width / sqrt(2) complex units, so
+        that their real parameter count matches a real network of ``width`` (as WIRE does)."""
+        act = self.activation()
+        return max(1, int(self.width / math.sqrt(2))) if act is not None and act.is_complex else self.width
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +96,26 @@ def config_from_dict(cls, data: dict, what: str):
     return cls(**data)
 
 
+class ActivatedLayer(nn.Module):
+    """``act(W x + b)``; complex weights when the layer's input is complex (wavelet activations)."""
+
+    def __init__(self, in_features: int, out_features: int, activation: Activation, is_first: bool):
+        super().__init__()
+        self.activation = activation
+        self.is_first = is_first
+        dtype = torch.cfloat if activation.is_complex and not is_first else None
+        self.linear = nn.Linear(in_features, out_features, dtype=dtype)
+        uniform_(self.linear.weight, activation.weight_bound(in_features, is_first))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and not x.is_complex():
+            return self.activation.fused(x, self.linear.weight.t(), self.linear.bias)
+        return self.activation(self.linear(x))
+
+    def extra_repr(self) -> str:
+        return f"{self.activation.describe()}, is_first={self.is_first}"
+
+
 class CoordinateMLP(nn.Module):
     """An optional input encoding, ``depth`` activated hidden layers and a linear output layer."""
 
@@ -77,22 +126,27 @@ class CoordinateMLP(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.encoding, self.hidden, self.output = _build_layers(config, generator)
+            if config.bias_range is not None and config.activation() is not None:
+                # drawn last, so that fields differing only in k share every other initial weight
+                init_first_bias_(self.hidden[0].linear.bias, config.bias_range)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         h = self.encoding(coords)
         for layer in self.hidden:
             h = layer(h)
-        return self.output(h)
+        out = self.output(h)
+        return out.real if out.is_complex() else out
 
 
 def _build_layers(config: FieldConfig, generator: torch.Generator):
-    width = config.width
-    if config.kind == "siren":
+    width = config.hidden_width
+    activation = config.activation()
+    if activation is not None:
         encoding: nn.Module = nn.Identity()
-        hidden = [SineLayer(config.in_features, width, config.w0, is_first=True)]
-        hidden += [SineLayer(width, width, config.w0) for _ in range(config.depth - 1)]
-        output = nn.Linear(width, config.out_features)
-        init_siren_linear_(output, config.w0, is_first=False)
+        hidden = [ActivatedLayer(config.in_features, width, activation, is_first=True)]
+        hidden += [ActivatedLayer(width, width, activation, is_first=False) for _ in range(config.depth - 1)]
+        output = nn.Linear(width, config.out_features, dtype=torch.cfloat if activation.is_complex else None)
+        uniform_(output.weight, activation.weight_bound(width, is_first=False))
         return encoding, nn.ModuleList(hidden), output
 
     if config.kind == "fourier":
@@ -131,5 +185,5 @@ def evaluate_in_chunks(model: torch.nn.Module, coords: torch.Tensor) -> torch.Te
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Trainable parameters (buffers such as the Fourier matrix are not counted)."""
-    return sum(p.numel() for p in module.parameters())
+    """Trainable real numbers: a complex weight counts twice (buffers such as the Fourier matrix not at all)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters())

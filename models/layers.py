@@ -1,4 +1,5 @@
-"""Building blocks of coordinate networks: sine layers (SIREN) and Fourier-feature encodings."""
+"""Building blocks of coordinate networks: SIREN's weight init and Fourier-feature encodings (the activations
+themselves are in models/activations.py)."""
 from __future__ import annotations
 
 import math
@@ -16,32 +17,6 @@ def siren_weight_bound(fan_in: int, w0: float, is_first: bool) -> float:
     if is_first:
         return 1.0 / fan_in
     return math.sqrt(6.0 / fan_in) / w0
-
-
-def init_siren_linear_(linear: nn.Linear, w0: float, is_first: bool) -> None:
-    """SIREN init of ``linear.weight`` in place; the bias keeps nn.Linear's default init."""
-    bound = siren_weight_bound(linear.in_features, w0, is_first)
-    with torch.no_grad():
-        linear.weight.uniform_(-bound, bound)
-
-
-class SineLayer(nn.Module):
-    """``sin(w0 * (W x + b))`` with SIREN initialisation."""
-
-    def __init__(self, in_features: int, out_features: int, w0: float = 30.0, is_first: bool = False):
-        super().__init__()
-        self.w0 = float(w0)
-        self.is_first = is_first
-        self.linear = nn.Linear(in_features, out_features)
-        init_siren_linear_(self.linear, self.w0, is_first)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # w0 folded into the matmul: one elementwise pass fewer, forward and backward
-            return torch.sin(torch.addmm(self.linear.bias, x, self.linear.weight.t(), beta=self.w0, alpha=self.w0))
-        return torch.sin(self.w0 * self.linear(x))
-
-    def extra_repr(self) -> str:
-        return f"w0={self.w0}, is_first={self.is_first}"
 
 
 class FourierFeatures(nn.Module):
@@ -69,26 +44,3 @@ class FourierFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         return f"frequencies={self.B.shape[0]}, sigma={self.sigma}"
-
-
-ACTIVATIONS = ("sine", "finer")
-"""Periodic activations a block-structured field (the streamable one) can use."""
-
-
-class BlockActivation:
-    """``act(inp @ W.T + b)`` for one weight block: the affine map and the activation in one call.
-
-    'sine': sin(w0 z) (SIREN), with w0 folded into the matmul. 'finer': FINER++'s variable-periodic sine
-    sin(w0 (|z| + 1) z), where the factor |z| + 1 is treated as a constant in backward (as its reference does).
-    """
-
-    def __init__(self, name: str, w0: float):
-        if name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-        self.name, self.w0 = name, float(w0)
-
-    def __call__(self, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if self.name == "sine":
-            return torch.sin(torch.addmm(bias, inp, weight.t(), beta=self.w0, alpha=self.w0))
-        z = torch.addmm(bias, inp, weight.t())
-        return torch.sin(self.w0 * (z.abs().detach() + 1.0) * z)

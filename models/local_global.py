@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .fields import config_from_dict, evaluation_chunk_rows
-from .layers import ACTIVATIONS, siren_weight_bound
+from .activations import Activation, canonical_name
 
 MAX_PARTITIONS = 65536
 
@@ -48,8 +48,9 @@ class LocalGlobalConfig:
     """Sine layers of each local sub-network (each followed by a merge), before its linear output layer."""
     w0: float = 30.0
     """SIREN frequency factor of every sine layer."""
-    activation: str = "sine"
-    """'sine' (SIREN) or 'finer' (FINER++ variable-periodic sine)."""
+    activation: str = "siren"
+    """A real-valued activation of models/activations.py ('siren', 'finer', 'gauss', 'finer-gauss') used by
+    every layer: local, global and merge."""
     seed: int = 0
     """Seed of the initial weights (each partition draws from its own stream, so a partition's initial
     weights do not depend on which others exist)."""
@@ -73,12 +74,14 @@ class LocalGlobalConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.global_width < 0:
             raise ValueError(f"global_width must be >= 0 (0 = SIREN-per-partition), got {self.global_width}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        object.__setattr__(self, "activation", canonical_name(self.activation, real_only=True))
         if not (math.isfinite(self.w0) and self.w0 > 0):
             raise ValueError(f"w0 must be a positive finite number, got {self.w0}")
         if self.present is not None and any(not 0 <= p < self.num_partitions for p in self.present):
             raise ValueError(f"present partitions must lie in 0..{self.num_partitions - 1}")
+
+    def activation_fn(self) -> Activation:
+        return Activation(self.activation, w0=self.w0)
 
     @property
     def num_partitions(self) -> int:
@@ -147,16 +150,6 @@ def partition_of(c: LocalGlobalConfig, coords: torch.Tensor) -> torch.Tensor:
     return flat
 
 
-def _affine_sine(activation: str, w0: float, inp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                 batched: bool) -> torch.Tensor:
-    """``act(inp @ weight + bias)``; batched: [K, N, a] @ [K, a, b] + [K, 1, b], else [N, a] @ [a, b] + [b]."""
-    affine = torch.baddbmm if batched else torch.addmm
-    if activation == "sine":  # w0 folded into the matmul: one elementwise pass fewer, forward and backward
-        return torch.sin(affine(bias, inp, weight, beta=w0, alpha=w0))
-    z = affine(bias, inp, weight)
-    return torch.sin(w0 * (z.abs().detach() + 1.0) * z)
-
-
 class LocalGlobalField(nn.Module):
     """Local sub-networks as [K, fan_in, fan_out] tensors (K = present partitions), a global SIREN and a
     merge layer. ``forward(coords)`` groups rows by partition; ``forward_grouped`` takes them grouped."""
@@ -165,6 +158,7 @@ class LocalGlobalField(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        self.activation = c.activation_fn()
         h, g = c.local_width, c.global_width
         self.local_dims = [c.in_features] + [h] * c.depth + [c.out_features]
         present = c.present_partitions
@@ -182,21 +176,21 @@ class LocalGlobalField(nn.Module):
             self.global_weights = nn.ParameterList()
             self.global_biases = nn.ParameterList()
             for i in range(c.depth):
-                w, b = _siren_linear(dims[i], dims[i + 1], c.w0, i == 0, generator)
+                w, b = _init_linear(dims[i], dims[i + 1], self.activation, i == 0, generator)
                 self.global_weights.append(nn.Parameter(w))
                 self.global_biases.append(nn.Parameter(b))
-            w, b = _siren_linear(g + h, h, c.w0, False, generator)
+            w, b = _init_linear(g + h, h, self.activation, False, generator)
             self.merge_weight = nn.Parameter(w)
             self.merge_bias = nn.Parameter(b)
 
     # -- weights ----------------------------------------------------------------------------------------
     def initial_local_weights(self, partition: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """SIREN init of one partition's sub-network, from its own random stream: [fan_in, fan_out] weights
+        """The activation's init of one partition's sub-network, from its own random stream: [fan_in, fan_out] weights
         and [1, fan_out] biases per layer."""
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + 7919 * (partition + 1))
         weights, biases = [], []
         for i in range(len(self.local_dims) - 1):
-            w, b = _siren_linear(self.local_dims[i], self.local_dims[i + 1], self.config.w0, i == 0, generator)
+            w, b = _init_linear(self.local_dims[i], self.local_dims[i + 1], self.activation, i == 0, generator)
             weights.append(w)
             biases.append(b.reshape(1, -1))
         return weights, biases
@@ -268,20 +262,20 @@ def _forward_grouped(model, x: torch.Tensor, local_tensors: list[torch.Tensor]) 
     local = x
     features = x.reshape(slots * rows, -1) if c.global_width else None
     depth = len(local_tensors) // 2 - 1
+    act = model.activation
     for i in range(depth):
-        local = _affine_sine(c.activation, c.w0, local, local_tensors[2 * i], local_tensors[2 * i + 1], batched=True)
+        local = act.fused(local, local_tensors[2 * i], local_tensors[2 * i + 1])
         if features is not None:
-            features = _affine_sine(c.activation, c.w0, features, model.global_weights[i], model.global_biases[i],
-                                    batched=False)
+            features = act.fused(features, model.global_weights[i], model.global_biases[i])
             merged = torch.cat([local.reshape(slots * rows, -1), features], dim=1)
-            local = _affine_sine(c.activation, c.w0, merged, model.merge_weight, model.merge_bias,
-                                 batched=False).reshape(slots, rows, -1)
+            local = act.fused(merged, model.merge_weight, model.merge_bias).reshape(slots, rows, -1)
     return torch.baddbmm(local_tensors[2 * depth + 1], local, local_tensors[2 * depth])
 
 
-def _siren_linear(fan_in: int, fan_out: int, w0: float, is_first: bool, generator: torch.Generator):
-    """A [fan_in, fan_out] weight with SIREN's init and a bias with nn.Linear's default init."""
-    bound = siren_weight_bound(fan_in, w0, is_first)
+def _init_linear(fan_in: int, fan_out: int, activation: Activation, is_first: bool, generator: torch.Generator):
+    """A [fan_in, fan_out] weight with the activation's init (SIREN's for sines) and a bias with nn.Linear's
+    default init."""
+    bound = activation.weight_bound(fan_in, is_first)
     weight = (torch.rand(fan_in, fan_out, generator=generator) * 2.0 - 1.0) * bound
     bias = (torch.rand(fan_out, generator=generator) * 2.0 - 1.0) / math.sqrt(fan_in)
     return weight, bias

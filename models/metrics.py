@@ -83,3 +83,22 @@ def radial_power_spectrum(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     used = counts[1:] > 0
     frequencies = (np.arange(1, top + 1) * step)[used]
     return frequencies.astype(np.float32), (sums[1:][used] / counts[1:][used]).astype(np.float32)
+
+
+HF_CUTOFF = 0.125
+"""Radial frequency (cycles per sample) above which ``high_frequency_energy`` counts power: a quarter of the
+way to Nyquist (0.5), e.g. 32 cycles across a 256 px image."""
+
+
+def high_frequency_energy(values: np.ndarray, cutoff: float = HF_CUTOFF) -> float:
+    """Share of an image's (or curve's) spectral energy, mean removed, at radial frequencies above ``cutoff``
+    cycles per sample (channels averaged; frequencies beyond Nyquist along the diagonal count as above)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 3:
+        v = v.mean(axis=2)
+    v = np.nan_to_num(v - np.nanmean(v))
+    power = np.abs(np.fft.fftn(v)) ** 2
+    grids = np.meshgrid(*[np.fft.fftfreq(n) for n in v.shape], indexing="ij")
+    radius = np.sqrt(sum(g * g for g in grids))
+    total = float(power.sum())
+    return float(power[radius > cutoff].sum() / total) if total > 0 else 0.0

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field as dataclass_field, replace
 
 import torch
 
+from .activations import LABELS
 from .croppable import LocalGlobalTrainer, RegionTrainer
 from .fields import FieldConfig
 from .growth import GrowthConfig, GrowthTrainer
@@ -18,9 +19,10 @@ from .local_global import LocalGlobalConfig, partition_of, total_parameters
 from .partitions import EXTENSION_INITS, auto_partition, partition_factors_for, partitions_in_box
 from .signals import Signal
 from .streamable import StreamableConfig, matched_plain_width, plain_siren_parameters
+from .sweep import SweepSettings, build_sweep, member_label
 from .training import TrainConfig, Trainer
 
-PRESETS = ("image", "spectral-bias", "growth", "crop")
+PRESETS = ("image", "spectral-bias", "growth", "crop", "sweep")
 PARTITIONED_MODELS = ("local-global", "siren-per-partition")
 PARTITIONED_DEPTH = 4
 """Sine layers of the partitioned models by default: the paper's five-layer networks (4 sine + linear)."""
@@ -28,10 +30,12 @@ REGIONS = {"top": ((0.0, 0.0), (0.5, 1.0)), "bottom": ((0.5, 0.0), (1.0, 1.0)), 
            "right": ((0.0, 0.5), (1.0, 1.0)), "centre": ((0.25, 0.25), (0.75, 0.75))}
 """Named parts of an image to pre-train on before extending: (lower, upper) fractions of (rows, columns)."""
 
-DEFAULT_LR = {"siren": 1e-3, "relu": 1e-3, "fourier": 1e-3}
-"""Adam learning rates per model kind that converge on the default working sizes (see README)."""
+DEFAULT_LR = {"siren": 1e-3, "relu": 1e-3, "fourier": 1e-3, "finer": 1e-3, "finer-gauss": 1e-3,
+              "finer-wavelet": 1e-3, "gauss": 5e-3, "wire": 5e-3}
+"""Adam learning rates per model kind that converge on the default working sizes (see README); the
+activations keep the ratios of the FINER++ reference scripts, except that sines run at twice its 5e-4."""
 
-MODEL_LABELS = {"siren": "SIREN", "relu": "ReLU MLP", "fourier": "Fourier features"}
+MODEL_LABELS = {"relu": "ReLU MLP", "fourier": "Fourier features", **LABELS}
 
 
 def default_lr(kind: str) -> float:
@@ -101,8 +105,8 @@ class Scene:
     """'growth': the stage widths (field.width is ignored; depth, w0 and seed apply)."""
     growth: GrowthConfig = dataclass_field(default_factory=GrowthConfig)
     """'growth': steps per stage, progressive or slimmable, plateau test, spatial growing."""
-    activation: str = "sine"
-    """'growth': 'sine' (SIREN) or 'finer' (FINER++ sine)."""
+    activation: str = "siren"
+    """'growth': the streamable field's activation ('siren', 'finer', 'gauss', 'finer-gauss')."""
     stage_bias_ranges: tuple = ()
     """'growth': per stage, None or the (lo, hi) range of the new units' first-layer biases."""
     baseline: bool = False
@@ -110,6 +114,9 @@ class Scene:
     as the streamable field had trained when that width was finished."""
     crop: CropSettings = dataclass_field(default_factory=CropSettings)
     """'crop': the Local-Global lab's settings (field.depth, w0, seed apply; field.width does not)."""
+    sweep: SweepSettings = dataclass_field(default_factory=SweepSettings)
+    """'sweep': activations and bias ranges k trained side by side (field gives width, depth, w0, seed; train.lr
+    is SIREN's learning rate, the others scale with their defaults unless sweep.lr_per_activation is off)."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -140,11 +147,28 @@ class Scene:
             return self._build_growth(signal)
         if self.preset == "crop":
             return self._build_crop(signal)
+        if self.preset == "sweep":
+            return self._build_sweep(signal)
         return [(label, Trainer(signal, f, t)) for label, f, t in self.run_configs()]
+
+    def sweep_members(self) -> list[tuple[FieldConfig, TrainConfig]]:
+        """(field, optimisation) of every member of a 'sweep' scene, in display order."""
+        runs = []
+        for config in self.sweep.members(self.field):
+            lr = self.train.lr
+            if self.sweep.lr_per_activation:
+                lr *= default_lr(config.kind) / default_lr("siren")
+            runs.append((config, replace(self.train, lr=lr)))
+        return runs
+
+    def _build_sweep(self, signal: Signal) -> list[tuple[str, Trainer]]:
+        members = self.sweep_members()
+        trainers = build_sweep(signal, [f for f, _ in members], [t for _, t in members], self.sweep.strategy)
+        return [(member_label(f), trainer) for (f, _), trainer in zip(members, trainers)]
 
     def _build_growth(self, signal: Signal) -> list[tuple[str, Trainer]]:
         config = self.streamable_config(signal.in_features, signal.channels)
-        name = "FINER++ streamable" if self.activation == "finer" else "Streamable SIREN"
+        name = f"Streamable {config.activation_fn().label}"
         label = f"{name} ({self.growth.mode}, widths {'/'.join(map(str, self.widths))})"
         runs: list[tuple[str, Trainer]] = [(label, GrowthTrainer(signal, config, self.train, self.growth))]
         if self.baseline:
@@ -249,6 +273,8 @@ instead of ahead of both SIRENs: see README)."""
 def run_label(config: FieldConfig) -> str:
     if config.kind == "siren":
         return f"SIREN (w0={config.w0:g})"
+    if config.kind in LABELS:
+        return member_label(config)
     if config.kind == "fourier":
         return f"Fourier features (sigma={config.fourier_sigma:g})"
     return MODEL_LABELS[config.kind]
@@ -259,3 +285,10 @@ DEFAULT_SIZE = 256
 DEFAULT_FIELD = FieldConfig(kind="siren", width=128, depth=3, w0=30.0)
 DEFAULT_TRAIN = TrainConfig(lr=default_lr("siren"), batch_size=16384, seed=0, device="auto")
 """The default scene: the 256-px cameraman fitted by a SIREN (tuned to feel alive on a laptop CPU)."""
+
+DEFAULT_SWEEP_SCENE = Scene(field=FieldConfig(kind="finer", width=64, depth=3, w0=30.0),
+                            train=TrainConfig(lr=default_lr("siren"), batch_size=0, seed=0, device="auto"),
+                            preset="sweep", sweep=SweepSettings())
+DEFAULT_SWEEP_SIZE = 128
+"""The FINER++ lab's default: six bias ranges of a 3x64 FINER++ field and a SIREN reference on the 128-px
+cameraman, full batch (so every cell's snapshot reuses the step's forward pass): alive on a laptop CPU."""

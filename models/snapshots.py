@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from .croppable import PartitionInfo, partition_psnrs
-from .fields import evaluate_in_chunks
+from .fields import FieldConfig, evaluate_in_chunks
+from .first_layer import FirstLayerView, first_layer_view
 from .growth import StageInfo
-from .metrics import log_spectrum, psnr, radial_power_spectrum
+from .metrics import high_frequency_energy, log_spectrum, psnr, radial_power_spectrum
 from .signals import Signal
 from .streamable import evaluate_widths_in_chunks
 from .width_views import WidthCache, WidthView
@@ -56,6 +57,12 @@ class RunSnapshot:
     """For a run trained on part of the signal first: the step it moved on to the whole signal."""
     waiting: bool = False
     """The run has not started (a from-scratch baseline waiting for the extension): nothing to plot yet."""
+    config: FieldConfig | None = None
+    """The architecture of a plain field (activation, k, ...); None for growing and partitioned fields."""
+    hf_energy: float = float("nan")
+    """Share of the reconstruction's spectral energy above metrics.HF_CUTOFF cycles per sample."""
+    first_layer: FirstLayerView | None = None
+    """For an activated plain field: its first layer's pre-activation histogram and neuron frequencies."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class Snapshot:
     """An exception inside the worker, one paragraph; training is paused."""
     target_radial_power: tuple[np.ndarray, np.ndarray] | None = None
     """(frequencies, power) of the target's radial power spectrum (metrics.radial_power_spectrum)."""
+    target_hf_energy: float = float("nan")
+    """metrics.high_frequency_energy of the target, to read the runs' values against."""
 
 
 class LatestSlot:
@@ -122,6 +131,9 @@ class RunState:
     scored: np.ndarray | None = None
     """Boolean mask (display shape) of the samples PSNR covers; None: all of them."""
     waiting: bool = False
+    config: FieldConfig | None = None
+    first_layer: tuple | None = None
+    """(activation, weight copy, bias copy) of an activated plain field's first layer (first_layer.first_layer_of)."""
 
 
 @dataclass
@@ -159,6 +171,7 @@ class SnapshotRenderer:
         self.target = readonly(signal.target_display())
         self.target_spectrum = readonly(log_spectrum(self.target))
         self.target_radial_power = tuple(readonly(a) for a in radial_power_spectrum(self.target))
+        self.target_hf_energy = high_frequency_energy(self.target)
         self.cost = 0.0
         """Seconds the last render took (the worker paces its requests by it)."""
         self._condition = threading.Condition()
@@ -209,7 +222,7 @@ class SnapshotRenderer:
         runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
         return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
                         self.signal, self.target, self.target_spectrum, runs, request.message, request.error,
-                        self.target_radial_power)
+                        self.target_radial_power, self.target_hf_energy)
 
     def _render_run(self, generation: int, index: int, run: RunState) -> RunSnapshot:
         widths: tuple[WidthView, ...] = ()
@@ -240,10 +253,14 @@ class SnapshotRenderer:
             history.pop()
         if not run.waiting:
             history.append((run.step, value))
+        first_layer = None
+        if run.first_layer is not None and self.signal.kind == "image":
+            first_layer = first_layer_view(*run.first_layer, run.coords, self.signal.shape, self.signal.extent[0])
         return RunSnapshot(run.label, run.params, run.step, readonly(reconstruction), readonly(error),
                            readonly(log_spectrum(spectrum_of)), value, run.loss,
                            readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history),
-                           run.stages, widths, run.partitions, partition_psnr, run.extension_step, run.waiting)
+                           run.stages, widths, run.partitions, partition_psnr, run.extension_step, run.waiting,
+                           run.config, high_frequency_energy(spectrum_of), first_layer)
 
     def _render_widths(self, generation: int, index: int, run: RunState) -> tuple[WidthView, ...]:
         """Every allocated width; trained ones come from the cache, and with a fresh full-batch prediction

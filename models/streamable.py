@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .fields import config_from_dict, evaluation_chunk_rows
-from .layers import ACTIVATIONS, BlockActivation, siren_weight_bound
+from .activations import Activation, canonical_name
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,9 @@ class StreamableConfig:
     """Hidden (activated) layers, as in FieldConfig."""
     w0: float = 30.0
     """Frequency factor of every sine."""
-    activation: str = "sine"
-    """'sine' (SIREN) or 'finer' (FINER++ variable-periodic sine, sin(w0 (|z|+1) z))."""
+    activation: str = "siren"
+    """A real-valued activation of models/activations.py: 'siren', 'finer' (FINER++ variable-periodic sine,
+    sin(w0 (|z|+1) z)), 'gauss' or 'finer-gauss' (with that module's default parameters)."""
     stage_bias_ranges: tuple = ()
     """Per stage, None or (lo, hi): the new units' first-layer biases are drawn from
     U(-hi, -lo) u U(lo, hi) (FINER++ section 5.4: larger ranges for later stages select higher
@@ -62,11 +63,13 @@ class StreamableConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not (math.isfinite(self.w0) and self.w0 > 0):
             raise ValueError(f"w0 must be a positive finite number, got {self.w0}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        object.__setattr__(self, "activation", canonical_name(self.activation, real_only=True))
         for r in ranges:
             if r is not None and not (0 <= r[0] <= r[1] and math.isfinite(r[1])):
                 raise ValueError(f"a stage bias range needs 0 <= lo <= hi, got {r}")
+
+    def activation_fn(self) -> Activation:
+        return Activation(self.activation, w0=self.w0)
 
     def bias_range(self, stage: int):
         return self.stage_bias_ranges[stage] if stage < len(self.stage_bias_ranges) else None
@@ -102,15 +105,16 @@ class Stage(nn.Module):
 
 
 def init_stage_(stage: Stage, config: StreamableConfig, index: int) -> None:
-    """SIREN-style init of a new stage, deterministic in (config.seed, index)."""
+    """The activation's init of a new stage (SIREN's for the sine family), deterministic in (config.seed, index)."""
     g = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
 
     def uniform_(tensor: torch.Tensor, bound: float) -> None:
         tensor.copy_(torch.rand(tensor.shape, generator=g) * (2 * bound) - bound)
 
+    bound = config.activation_fn().weight_bound
     with torch.no_grad():
         fan_in = config.in_features
-        uniform_(stage.first_weight, siren_weight_bound(fan_in, config.w0, is_first=True))
+        uniform_(stage.first_weight, bound(fan_in, is_first=True))
         bias_range = config.bias_range(index)
         if bias_range is None:
             uniform_(stage.first_bias, 1.0 / math.sqrt(fan_in))
@@ -119,7 +123,7 @@ def init_stage_(stage: Stage, config: StreamableConfig, index: int) -> None:
             magnitude = lo + torch.rand(stage.units, generator=g) * (hi - lo)
             sign = torch.where(torch.rand(stage.units, generator=g) < 0.5, -1.0, 1.0)
             stage.first_bias.copy_(sign * magnitude)
-        lateral = siren_weight_bound(stage.width_after, config.w0, is_first=False)
+        lateral = bound(stage.width_after, is_first=False)
         for weight, bias in zip(stage.hidden_weights, stage.hidden_biases):
             uniform_(weight, lateral)
             if stage.width_before > 0:
@@ -128,7 +132,7 @@ def init_stage_(stage: Stage, config: StreamableConfig, index: int) -> None:
         if stage.output_bias is None:
             stage.output_weight.zero_()
         else:
-            uniform_(stage.output_weight, siren_weight_bound(stage.units, config.w0, is_first=False))
+            uniform_(stage.output_weight, bound(stage.units, is_first=False))
             uniform_(stage.output_bias, 1.0 / math.sqrt(stage.units))
 
 
@@ -138,7 +142,7 @@ class StreamableField(nn.Module):
     def __init__(self, config: StreamableConfig, stages: int = 1):
         super().__init__()
         self.config = config
-        self.activation = BlockActivation(config.activation, config.w0)
+        self.activation = config.activation_fn()
         self.stages = nn.ModuleList()
         for _ in range(stages):
             self.grow()
@@ -202,10 +206,10 @@ class StreamableField(nn.Module):
         """
         stage = self.stages[index]
         act = self.activation
-        h = act(coords, stage.first_weight, stage.first_bias)
+        h = act.fused(coords, stage.first_weight.t(), stage.first_bias)
         new_layers = [h if layers is None else torch.cat([layers[0], h], dim=1)]
         for l_index, (weight, bias) in enumerate(zip(stage.hidden_weights, stage.hidden_biases)):
-            h = act(new_layers[-1], weight, bias)
+            h = act.fused(new_layers[-1], weight.t(), bias)
             new_layers.append(h if layers is None else torch.cat([layers[l_index + 1], h], dim=1))
         if output is None:
             output = torch.addmm(stage.output_bias, h, stage.output_weight.t())

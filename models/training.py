@@ -34,12 +34,23 @@ class TrainConfig:
     """Seed of the minibatch sampler (the weights use FieldConfig.seed)."""
     device: str = "auto"
     """'auto' picks CUDA, then MPS, then CPU; or name one ('cpu', 'cuda', 'cuda:1', 'mps')."""
+    lr_decay_steps: int = 0
+    """> 0: the learning rate decays as lr * 0.1^(step / lr_decay_steps), held at lr / 10 after that (the FINER++
+    reference schedule over its run length); 0: constant."""
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if self.batch_size < 0:
             raise ValueError(f"batch size must be >= 0 (0 = full batch), got {self.batch_size}")
+        if self.lr_decay_steps < 0:
+            raise ValueError(f"lr_decay_steps must be >= 0, got {self.lr_decay_steps}")
+
+    def lr_at(self, lr: float, step: int) -> float:
+        """The learning rate of update ``step`` for a base rate ``lr``."""
+        if self.lr_decay_steps <= 0:
+            return lr
+        return lr * 0.1 ** min(step / self.lr_decay_steps, 1.0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,6 +170,9 @@ class Trainer:
         if self.finished:
             return
         started = time.perf_counter()
+        if self.train_config.lr_decay_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.train_config.lr_at(self.lr, self.step_count)
         loss, full_prediction = self._loss()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .fields import FieldConfig
+from .first_layer import first_layer_of
 from .signals import Signal
 from .snapshots import LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer, carry_news
 from .training import Trainer, TrainingDiverged
@@ -237,8 +239,10 @@ class TrainingWorker:
             scored = np.zeros(trainer.coords.shape[0], dtype=bool)
             scored[rows.cpu().numpy()] = True
             scored = scored.reshape(trainer.signal.shape)
+        plain = stages is None and trainer.partition_info() is None and isinstance(trainer.field_config, FieldConfig)
         return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history, stages,
-                        trainer.partition_info(), trainer.extension_step, scored, trainer.waiting)
+                        trainer.partition_info(), trainer.extension_step, scored, trainer.waiting,
+                        trainer.field_config if plain else None, first_layer_of(trainer.model) if plain else None)
 
 
 def _structure(trainer: Trainer) -> int:

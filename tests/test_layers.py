@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from models.fields import FieldConfig, build_field, count_parameters
-from models.layers import FourierFeatures, SineLayer, init_siren_linear_, siren_weight_bound
+from models.activations import Activation
+from models.fields import ActivatedLayer
+from models.layers import FourierFeatures, siren_weight_bound
 
 
 def _uniform_checks(values: torch.Tensor, bound: float, rel_var_tol: float) -> None:
@@ -28,14 +30,14 @@ def test_weight_bound_formula():
 
 def test_first_layer_init_uniform_one_over_fan_in():
     torch.manual_seed(0)
-    layer = SineLayer(4, 16384, w0=30.0, is_first=True)  # 65536 weights
+    layer = ActivatedLayer(4, 16384, Activation("siren", w0=30.0), is_first=True)  # 65536 weights
     _uniform_checks(layer.linear.weight, 1.0 / 4, rel_var_tol=0.03)
 
 
 def test_hidden_layer_init_scaled_by_w0():
     torch.manual_seed(1)
     for w0 in (30.0, 7.5):
-        layer = SineLayer(256, 256, w0=w0)
+        layer = ActivatedLayer(256, 256, Activation("siren", w0=w0), is_first=False)
         _uniform_checks(layer.linear.weight, math.sqrt(6 / 256) / w0, rel_var_tol=0.03)
 
 
@@ -43,21 +45,16 @@ def test_biases_keep_default_linear_init():
     torch.manual_seed(5)
     reference = nn.Linear(64, 4096)
     torch.manual_seed(5)
-    layer = SineLayer(64, 4096, is_first=False)
+    layer = ActivatedLayer(64, 4096, Activation(), is_first=False)
     # nn.Linear draws the weight, then the bias; SIREN init only redraws the weight afterwards
     assert torch.equal(layer.linear.bias, reference.bias)
     _uniform_checks(layer.linear.bias, 1 / math.sqrt(64), rel_var_tol=0.08)
     torch.manual_seed(5)
-    first = SineLayer(64, 4096, is_first=True)
+    first = ActivatedLayer(64, 4096, Activation(), is_first=True)
     assert torch.equal(first.linear.bias, reference.bias)
 
 
-def test_init_siren_linear_in_place_and_output_layer_of_field():
-    linear = nn.Linear(128, 8)
-    bias = linear.bias.detach().clone()
-    init_siren_linear_(linear, 30.0, is_first=False)
-    assert linear.weight.abs().max().item() <= math.sqrt(6 / 128) / 30
-    assert torch.equal(linear.bias, bias)
+def test_output_layer_of_field_has_siren_init():
     model = build_field(FieldConfig(kind="siren", width=128, depth=2, w0=30.0))
     assert model.output.weight.abs().max().item() <= math.sqrt(6 / 128) / 30 * (1 + 1e-6)
     assert model.hidden[0].is_first and not model.hidden[1].is_first
@@ -66,7 +63,7 @@ def test_init_siren_linear_in_place_and_output_layer_of_field():
 
 def test_sine_layer_forward_is_sin_w0_linear():
     torch.manual_seed(2)
-    layer = SineLayer(3, 5, w0=12.0)
+    layer = ActivatedLayer(3, 5, Activation("siren", w0=12.0), is_first=False)
     x = torch.randn(7, 3)
     assert torch.allclose(layer(x), torch.sin(12.0 * layer.linear(x)), atol=1e-6)
 
@@ -78,7 +75,7 @@ def test_activation_statistics_do_not_collapse_through_depth():
     h = x
     with torch.no_grad():
         for i, layer in enumerate(model.hidden):
-            pre = layer.w0 * layer.linear(h)
+            pre = layer.activation.w0 * layer.linear(h)
             h = layer(h)
             if i > 0:
                 # hidden pre-activations stay O(1) (SIREN's point); no growth or decay with depth

@@ -16,7 +16,7 @@ import torch
 
 from models.checkpoint import CheckpointError, load_field, render_field, save_field, stage_of_width
 from models.growth import GrowthConfig, GrowthTrainer, StageInfo
-from models.layers import BlockActivation
+from models.activations import Activation
 from models.metrics import psnr, radial_power_spectrum
 from models.scenes import DEFAULT_GROWTH_SCENE, Scene
 from models.signals import load_signal
@@ -342,7 +342,7 @@ def test_finer_activation_values_and_gradient():
     inp = torch.rand(50, 3, generator=gen) * 2 - 1
     weight = (torch.rand(5, 3, generator=gen) - 0.5).requires_grad_(True)
     bias = (torch.rand(5, generator=gen) * 2 - 1).requires_grad_(True)
-    out = BlockActivation("finer", w0)(inp, weight, bias)
+    out = Activation("finer", w0=w0).fused(inp, weight.T, bias)
     z = (inp @ weight.T + bias).detach()
     assert torch.allclose(out.detach(), torch.sin(w0 * (z.abs() + 1) * z), atol=1e-5)
     out.sum().backward()
@@ -354,10 +354,10 @@ def test_finer_activation_values_and_gradient():
     exact = w0 * (2 * z.abs() + 1) * torch.cos(w0 * (z.abs() + 1) * z)
     assert not torch.allclose(bias.grad, exact.sum(dim=0), atol=1e-2)
 
-    sine = BlockActivation("sine", w0)(inp, weight.detach(), bias.detach())
+    sine = Activation("sine", w0=w0).fused(inp, weight.detach().T, bias.detach())
     assert torch.allclose(sine, torch.sin(w0 * z), atol=1e-5)
     with pytest.raises(ValueError, match="unknown activation"):
-        BlockActivation("relu", w0)
+        Activation("relu", w0=w0)
 
 
 def test_stage_bias_ranges_select_the_first_layer_biases():
