@@ -56,7 +56,8 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--w0", type=float, default=DEFAULT_FIELD.w0, help=f"SIREN frequency factor (default {DEFAULT_FIELD.w0:g})")
     parser.add_argument("--sigma", type=float, default=DEFAULT_FIELD.fourier_sigma,
                         help=f"Fourier-feature scale (default {DEFAULT_FIELD.fourier_sigma:g})")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"working size: longer image side in px (default {DEFAULT_SIZE})")
+    parser.add_argument("--size", type=int, default=None if for_gui else DEFAULT_SIZE,
+                        help=f"working size: longer image side in px (default {DEFAULT_SIZE}; 128 for the sweep preset)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model kind, 1e-3 for SIREN)")
     parser.add_argument("--batch", type=int, default=DEFAULT_TRAIN.batch_size,
                         help=f"coordinates per step, 0 = full signal (default {DEFAULT_TRAIN.batch_size})")
@@ -95,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the app (the default)", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_arguments(gui, for_gui=True)
-    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth", "crop"), default="image",
+    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth", "crop", "sweep"), default="image",
                      help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side; "
                           "growth: the spectral growth lab (same as --model streamable); crop: the crop & extend "
-                          "lab (same as --model local-global)")
+                          "lab (same as --model local-global); sweep: the FINER++ bias-range sweep (--model picks "
+                          "finer, finer-gauss or finer-wavelet)")
     gui.add_argument("--paused", action="store_true", help="open without starting training")
     gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")
     gui.add_argument("--screenshot-after", type=float, default=20.0, metavar="SECONDS",

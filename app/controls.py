@@ -19,10 +19,14 @@ from models.signals import CURVE_SIGNALS, SAMPLE_IMAGES
 from models.training import TrainConfig
 
 from .crop_controls import CropControls
+from .sweep_controls import SweepControls
 
 PRESET_ITEMS = (("Single field", "image"), ("Spectral bias: ReLU vs Fourier vs SIREN", "spectral-bias"),
-                ("Spectral growth: streamable SIREN", "growth"), ("Crop & extend: Local-Global SIREN", "crop"))
-MODEL_ITEMS = (("SIREN", "siren"), ("ReLU MLP", "relu"), ("Fourier-feature MLP", "fourier"))
+                ("Spectral growth: streamable SIREN", "growth"), ("Crop & extend: Local-Global SIREN", "crop"),
+                ("FINER++ bias sweep", "sweep"))
+MODEL_ITEMS = (("SIREN", "siren"), ("FINER++ sine", "finer"), ("Gauss", "gauss"), ("FINER++ Gauss", "finer-gauss"),
+               ("WIRE (complex wavelet)", "wire"), ("FINER++ wavelet", "finer-wavelet"), ("ReLU MLP", "relu"),
+               ("Fourier-feature MLP", "fourier"))
 LR_CHOICES = ("1e-5", "3e-5", "1e-4", "3e-4", "1e-3", "3e-3", "1e-2")
 
 
@@ -90,12 +94,16 @@ class ControlPanel(QtWidgets.QWidget):
         self.sigma = QtWidgets.QDoubleSpinBox(minimum=0.1, maximum=200.0, singleStep=1.0, decimals=1,
                                               value=DEFAULT_FIELD.fourier_sigma)
         self.sigma.setToolTip("Fourier features: B ~ N(0, sigma^2), frequencies per unit length")
+        self.bias_k = QtWidgets.QDoubleSpinBox(minimum=-0.01, maximum=1000.0, singleStep=0.5, decimals=2, value=-0.01)
+        self.bias_k.setSpecialValueText("default")
+        self.bias_k.setToolTip("FINER++ bias range k: first-layer biases ~ U(-k, k); 'default' keeps nn.Linear's init")
         form.addRow("Preset", self.preset)
         form.addRow("Kind", self.kind)
         form.addRow("Width", self.width_box)
         form.addRow("Depth", self.depth)
         form.addRow("w0", self.w0)
         form.addRow("Fourier σ", self.sigma)
+        form.addRow("Bias range k", self.bias_k)
         layout.addWidget(model_box)
 
         train_box = QtWidgets.QGroupBox("Training")
@@ -121,6 +129,9 @@ class ControlPanel(QtWidgets.QWidget):
         self.crop_box.changed.connect(self._changed)
         self.crop_box.action.connect(self.cropAction)
         layout.addWidget(self.crop_box)
+        self.sweep_box = SweepControls()
+        self.sweep_box.changed.connect(self._changed)
+        layout.addWidget(self.sweep_box)
 
         buttons = QtWidgets.QHBoxLayout()
         style = self.style()
@@ -142,7 +153,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.open_button.clicked.connect(self.openRequested)
         for widget in (self.preset, self.kind, self.device):
             widget.currentIndexChanged.connect(self._changed)
-        for widget in (self.width_box, self.depth, self.w0, self.sigma, self.batch, self.seed):
+        for widget in (self.width_box, self.depth, self.w0, self.sigma, self.bias_k, self.batch, self.seed):
             widget.valueChanged.connect(self._changed)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.lr.lineEdit().editingFinished.connect(self._lr_finished)
@@ -212,14 +223,19 @@ class ControlPanel(QtWidgets.QWidget):
     # -- reading the panel -------------------------------------------------------------------------
     def scene(self) -> Scene:
         """The Scene the panel describes; ValueError with a readable message for invalid growth settings."""
+        k = self.bias_k.value()
         field = FieldConfig(kind=self.kind.currentData(), width=self.width_box.value(), depth=self.depth.value(),
-                            w0=self.w0.value(), fourier_sigma=self.sigma.value(), seed=self.seed.value())
+                            w0=self.w0.value(), fourier_sigma=self.sigma.value(), seed=self.seed.value(),
+                            bias_range=None if k < 0 else k)
         train = TrainConfig(lr=self._last_lr, batch_size=self.batch.value(), seed=self.seed.value(),
                             device=self.device.currentText())
         preset = self.preset.currentData()
         if preset == "crop":
             return Scene(field=replace(field, kind="siren"), train=train, preset="crop", lr_override=False,
                          crop=self.crop_box.settings())
+        if preset == "sweep":
+            return Scene(field=replace(field, kind="siren", bias_range=None), train=train, preset="sweep",
+                         lr_override=False, sweep=self.sweep_box.settings())
         if preset != "growth":
             return Scene(field=field, train=train, preset=preset, lr_override=False)
         from .cli import parse_bias_ranges
@@ -263,13 +279,15 @@ class ControlPanel(QtWidgets.QWidget):
 
     def apply(self, scene: Scene, size: int) -> None:
         blockers = [QtCore.QSignalBlocker(w) for w in (self.preset, self.kind, self.width_box, self.depth, self.w0,
-                                                      self.sigma, self.batch, self.seed, self.device, self.size)]
+                                                      self.sigma, self.bias_k, self.batch, self.seed, self.device,
+                                                      self.size)]
         self.preset.setCurrentIndex(max(0, self.preset.findData(scene.preset)))
         self.kind.setCurrentIndex(max(0, self.kind.findData(scene.field.kind)))
         self.width_box.setValue(scene.field.width)
         self.depth.setValue(scene.field.depth)
         self.w0.setValue(scene.field.w0)
         self.sigma.setValue(scene.field.fourier_sigma)
+        self.bias_k.setValue(-0.01 if scene.field.bias_range is None else scene.field.bias_range)
         self.batch.setValue(scene.train.batch_size)
         self.seed.setValue(scene.field.seed)
         index = self.device.findText(scene.train.device)
@@ -291,6 +309,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.baseline.setChecked(scene.baseline)
         self._last_growth_text = self._growth_texts()
         self.crop_box.apply(scene.crop)
+        self.sweep_box.apply(scene.sweep)
         del blockers
         self._update_enabled()
 
@@ -307,11 +326,14 @@ class ControlPanel(QtWidgets.QWidget):
         comparison = self.preset.currentData() == "spectral-bias"
         growth = self.preset.currentData() == "growth"
         crop = self.preset.currentData() == "crop"
+        sweep = self.preset.currentData() == "sweep"
         kind = self.kind.currentData()
-        self.kind.setEnabled(not comparison and not growth and not crop)
+        self.kind.setEnabled(not comparison and not growth and not crop and not sweep)
         self.width_box.setEnabled(not growth and not crop)
         self.crop_box.setVisible(crop)
-        self.w0.setEnabled(comparison or growth or crop or kind == "siren")
+        self.sweep_box.setVisible(sweep)
+        self.w0.setEnabled(comparison or growth or crop or sweep or kind in ("siren", "finer"))
+        self.bias_k.setEnabled(not (comparison or growth or crop or sweep) and kind not in ("relu", "fourier"))
         self.sigma.setEnabled(comparison or kind == "fourier")
         self.growth_box.setVisible(growth)
         progressive = self.growth_mode.currentData() == "progressive"

@@ -11,17 +11,32 @@ from .cli import UserFacingError, configs_from_args, load_signal_or_fail
 def run_gui(args) -> int:
     from PySide6 import QtCore, QtWidgets
 
-    from models.scenes import Scene
+    from dataclasses import replace
+
+    from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene
     from models.training import configure_cpu_threads
 
     from .cli import growth_scene_from_args
     from .crop_cli import crop_settings_from_args
     from .main_window import MainWindow
 
+    if args.size is None:
+        from models.scenes import DEFAULT_SWEEP_SIZE
+
+        args.size = DEFAULT_SWEEP_SIZE if args.preset == "sweep" else DEFAULT_SIZE
     signal = load_signal_or_fail(args.signal, args.size)
     field, train = configs_from_args(args)
     try:
-        if args.preset == "growth" or args.model == "streamable":
+        if args.preset == "sweep":
+            from models.scenes import DEFAULT_SWEEP_SCENE
+
+            base = DEFAULT_SWEEP_SCENE
+            activation = args.model if args.model.startswith("finer") else "finer"
+            field = replace(field, kind=activation, width=args.width if args.width != DEFAULT_FIELD.width else base.field.width,
+                            bias_range=None)
+            train = replace(train, batch_size=0 if args.batch == DEFAULT_TRAIN.batch_size else args.batch)
+            scene = replace(base, field=field, train=train, sweep=replace(base.sweep, activations=(activation,)))
+        elif args.preset == "growth" or args.model == "streamable":
             scene = growth_scene_from_args(args, field, train)
         elif args.preset == "crop" or args.model in ("local-global", "siren-per-partition"):
             if args.model not in ("local-global", "siren-per-partition"):

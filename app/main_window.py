@@ -15,6 +15,7 @@ from .crop_views import CropLabView
 from .growth_views import CurveGrowthView, GrowthLabView
 from .headless import save_runs
 from .session import LiveSession
+from .sweep_views import SweepLabView
 from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
 
 FILE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
@@ -36,10 +37,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.growth_view = GrowthLabView()
         self.curve_growth_view = CurveGrowthView()
         self.crop_view = CropLabView()
+        self.sweep_view = SweepLabView()
         self.metrics = MetricsPlots()
         self.views = QtWidgets.QStackedWidget()
         for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view,
-                     self.crop_view):
+                     self.crop_view, self.sweep_view):
             self.views.addWidget(view)
         self.note = QtWidgets.QLabel()
         self.note.setStyleSheet("background:#fff4c2; border:1px solid #e0c060; padding:4px;")
@@ -86,6 +88,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for view in (self.image_view, self.growth_view, self.crop_view):
             view.pixelReport.connect(lambda text: self.statusBar().showMessage(text) if text
                                      else self.statusBar().clearMessage())
+        self.sweep_view.openRequested.connect(self.open_sweep_member)
+        self.image_view.backRequested.connect(self.back_to_sweep)
         self.session.signalLoaded.connect(self._signal_loaded)
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
 
@@ -132,6 +136,8 @@ class MainWindow(QtWidgets.QMainWindow):
         presets.addSeparator()
         presets.addAction("Crop & extend: Local-Global SIREN, 8×8 partitions", lambda: self._preset_crop(False))
         presets.addAction("Extend a half-trained image (paper Fig. 7)", lambda: self._preset_crop(True))
+        presets.addSeparator()
+        presets.addAction("FINER++ bias sweep: k = 0…10 vs SIREN", self._preset_sweep)
         growth_menu = self.menuBar().addMenu("&Growth")
         grow_action = growth_menu.addAction("Grow now (end the stage in training)", self.grow_now)
         grow_action.setShortcut(QtGui.QKeySequence("Ctrl+G"))
@@ -154,10 +160,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- session lifecycle -----------------------------------------------------------------------------
     def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
-        if scene.preset == "crop" and signal.kind != "image":
-            self.show_error("Crop & extend needs an image", "the crop & extend lab partitions images; open an image")
+        if scene.preset in ("crop", "sweep") and signal.kind != "image":
+            lab = "crop & extend lab partitions" if scene.preset == "crop" else "FINER++ lab compares"
+            self.show_error("This lab needs an image", f"the {lab} images; open an image")
             return
-        if scene.preset == "crop":
+        self.image_view.show_member(None)
+        self.metrics.setVisible(scene.preset != "sweep")  # the sweep view plots PSNR per member itself
+        if scene.preset == "sweep":
+            self.views.setCurrentWidget(self.sweep_view)
+        elif scene.preset == "crop":
             self.views.setCurrentWidget(self.crop_view)
             self.crop_view.plots.extension_mode = scene.crop.extend
         elif scene.preset == "growth":
@@ -285,6 +296,27 @@ class MainWindow(QtWidgets.QMainWindow):
             self._load_source("camera")
         else:
             self.restart()
+
+    def open_sweep_member(self, index: int) -> None:
+        """Show sweep member ``index`` large in the image lab; the sweep keeps training."""
+        self.image_view.show_member(index)
+        self.views.setCurrentWidget(self.image_view)
+        snapshot = self.sweep_view._snapshot
+        if snapshot is not None:
+            self.image_view.render(snapshot)
+
+    def back_to_sweep(self) -> None:
+        self.image_view.show_member(None)
+        self.views.setCurrentWidget(self.sweep_view)
+        if self.sweep_view._snapshot is not None:
+            self.sweep_view.render(self.sweep_view._snapshot)
+
+    def _preset_sweep(self) -> None:
+        from models.scenes import DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE
+
+        self.controls.apply(DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE)
+        image = self.session.signal is not None and self.session.signal.kind == "image"
+        self._load_source(self.source if image else "camera")
 
     def _step_width(self, delta: int) -> None:
         view = self.views.currentWidget()

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from models.activations import ACTIVATION_NAMES
-from models.metrics import HF_CUTOFF, high_frequency_energy, log_spectrum, ssim
+from models.metrics import HF_CUTOFF, high_frequency_energy, log_spectrum
 from models.sweep import DEFAULT_KS, STRATEGIES
 
 SWEEP_EXAMPLES = """\

@@ -72,11 +72,27 @@ class ImageLabView(QtWidgets.QWidget):
     """
 
     pixelReport = QtCore.Signal(str)
+    backRequested = QtCore.Signal()
+    """The user wants to return to the lab this run was opened from."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        layout = QtWidgets.QGridLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.back_bar = QtWidgets.QWidget()
+        bar = QtWidgets.QHBoxLayout(self.back_bar)
+        bar.setContentsMargins(4, 2, 4, 2)
+        self.back_label = QtWidgets.QLabel()
+        self.back_button = QtWidgets.QPushButton("Back to the sweep")
+        self.back_button.clicked.connect(self.backRequested)
+        bar.addWidget(self.back_label, 1)
+        bar.addWidget(self.back_button)
+        self.back_bar.hide()
+        outer.addWidget(self.back_bar)
+        layout = QtWidgets.QGridLayout()
+        outer.addLayout(layout, 1)
+        self.run_index = 0
+        """Which run of the snapshot is shown (a sweep member opened large; 0 otherwise)."""
         self.target = ImagePanel("Target")
         self.reconstruction = ImagePanel("Reconstruction")
         self.error = ImagePanel("|Error|", colormap="inferno")
@@ -95,7 +111,7 @@ class ImageLabView(QtWidgets.QWidget):
         if row < 0 or snapshot is None or not snapshot.runs:
             self.pixelReport.emit("")
             return
-        run = snapshot.runs[0]
+        run = snapshot.runs[min(self.run_index, len(snapshot.runs) - 1)]
         self.pixelReport.emit(
             f"pixel (x {column}, y {row}): target {_format_value(snapshot.target[row, column])}, "
             f"reconstruction {_format_value(run.reconstruction[row, column])}, |error| {run.error[row, column]:.4f}")
@@ -107,13 +123,21 @@ class ImageLabView(QtWidgets.QWidget):
             self.target.show_array(snapshot.target, (0.0, 1.0))
         if not snapshot.runs:
             return
-        run = snapshot.runs[0]
+        run = snapshot.runs[min(self.run_index, len(snapshot.runs) - 1)]
+        if self.back_bar.isVisible():
+            self.back_label.setText(f"<b>{run.label}</b>, one member of the sweep (it keeps training with the others)")
         self.reconstruction.set_title(f"Reconstruction · step {run.step} · {run.psnr:.2f} dB")
         self.reconstruction.show_array(run.reconstruction, (0.0, 1.0))
         self.error.set_title(f"|Error| (0 … {ERROR_LEVELS[1]:g})")
         self.error.show_array(run.error, ERROR_LEVELS)
         top = float(snapshot.target_spectrum.max()) or 1.0
         self.spectrum.show_array(run.spectrum, (0.0, top))
+
+
+    def show_member(self, index: int | None) -> None:
+        """Show run ``index`` with a bar leading back to its lab, or (None) the first run and no bar."""
+        self.run_index = index or 0
+        self.back_bar.setVisible(index is not None)
 
 
 class ComparisonView(QtWidgets.QWidget):

@@ -1,5 +1,5 @@
 """``python -m bench [--quick] [--skip-gui] [--skip-growth | --growth-only] [--skip-crop | --crop-only]
-[--skip-quality] [--out PATH]``:
+[--skip-finer | --finer-only] [--skip-quality] [--out PATH]``:
 run every measurement, print tables, write JSON."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from models.training import configure_cpu_threads, select_device
 
 from .convergence import bare_time_to_psnr, worker_time_to_psnr
+from .finer import measure_finer
 from .flops import matmul_peak
 from .growth import measure_growth
 from .gui_latency import display_problem, measure_gui_latency, measure_width_slider
@@ -22,6 +23,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DEFAULT_OUT = os.path.join(RESULTS, "latest.json")
 GROWTH_OUT = os.path.join(RESULTS, "growth.json")
 CROP_OUT = os.path.join(RESULTS, "crop.json")
+FINER_OUT = os.path.join(RESULTS, "finer.json")
 TARGET_DB = 30.0
 
 
@@ -30,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="FieldLab benchmark: throughput vs a bare PyTorch loop, FLOP/s vs matmul peak, time to "
                     f"{TARGET_DB:g} dB, GUI event-loop latency, streamable-field growth, Local-Global croppable "
-                    "fields and peak memory "
+                    "fields, FINER++ bias-range sweeps and peak memory "
                     "(see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="short durations: a smoke run of a few minutes (rough numbers)")
     parser.add_argument("--skip-gui", action="store_true", help="do not open the window (no display needed)")
@@ -42,23 +44,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     crop.add_argument("--skip-crop", action="store_true", help="skip the Local-Global croppable-field section")
     crop.add_argument("--crop-only", action="store_true",
                       help=f"run only the Local-Global croppable-field section (default JSON: {CROP_OUT})")
+    finer = parser.add_mutually_exclusive_group()
+    finer.add_argument("--skip-finer", action="store_true", help="skip the FINER++ bias-range sweep section")
+    finer.add_argument("--finer-only", action="store_true",
+                       help=f"run only the FINER++ bias-range sweep section (default JSON: {FINER_OUT})")
     parser.add_argument("--skip-quality", action="store_true",
-                        help="growth and crop sections: skip the quality comparisons (minutes of training on a CPU)")
+                        help="growth, crop and FINER++ sections: skip the quality comparisons (minutes of training on a CPU)")
     parser.add_argument("--out", default=None,
                         help=f"JSON results file (default: {DEFAULT_OUT}, or {GROWTH_OUT} with --growth-only, "
-                             f"{CROP_OUT} with --crop-only)")
+                             f"{CROP_OUT} with --crop-only, {FINER_OUT} with --finer-only)")
     args = parser.parse_args(argv)
-    if args.growth_only and args.crop_only:
-        parser.error("--growth-only and --crop-only exclude each other")
+    if sum((args.growth_only, args.crop_only, args.finer_only)) > 1:
+        parser.error("--growth-only, --crop-only and --finer-only exclude each other")
     if args.out is None:
-        args.out = GROWTH_OUT if args.growth_only else CROP_OUT if args.crop_only else DEFAULT_OUT
+        args.out = (GROWTH_OUT if args.growth_only else CROP_OUT if args.crop_only else FINER_OUT if args.finer_only
+                    else DEFAULT_OUT)
     return args
 
 
+def only_one(args: argparse.Namespace) -> bool:
+    return args.growth_only or args.crop_only or args.finer_only
+
+
 def sections_label(args: argparse.Namespace) -> str:
-    if args.growth_only or args.crop_only:
-        return "growth only" if args.growth_only else "crop only"
-    skipped = [name for name, skip in (("growth", args.skip_growth), ("crop", args.skip_crop)) if skip]
+    if only_one(args):
+        return "growth only" if args.growth_only else "crop only" if args.crop_only else "finer only"
+    skipped = [name for name, skip in (("growth", args.skip_growth), ("crop", args.skip_crop),
+                                       ("finer", args.skip_finer)) if skip]
     return f"all but {' and '.join(skipped)}" if skipped else "all"
 
 
@@ -112,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": machine_info(device, threads), "settings": settings}
     memory_after: dict = {}
     progress(f"device {device}, {threads} torch thread(s)")
-    if not (args.growth_only or args.crop_only):
+    if not only_one(args):
         measure_app(args, settings, device, results, memory_after)
-    if not (args.skip_growth or args.crop_only):
+    if not (args.skip_growth or args.crop_only or args.finer_only):
         results["growth"] = measure_growth(args.quick, args.skip_quality, progress)
         problem = "--skip-gui" if args.skip_gui else display_problem()
         if problem:
@@ -123,10 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             progress("growth: width-slider latency in the real window (256 px, widths 16/32/64/128)")
             results["growth"]["slider"] = measure_width_slider(moves=30 if args.quick else 60)
         memory_after["growth"] = memory_now(device)
-    if not (args.skip_crop or args.growth_only):
+    if not (args.skip_crop or args.growth_only or args.finer_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["crop"] = measure_crop(args.quick, args.skip_quality, problem, progress)
         memory_after["crop"] = memory_now(device)
+    if not (args.skip_finer or args.growth_only or args.crop_only):
+        results["finer"] = measure_finer(args.quick, args.skip_quality, progress)
+        memory_after["finer"] = memory_now(device)
 
     results["memory"] = {"after": memory_after, "final": memory_now(device)}
     results["targets"] = check_targets(results)

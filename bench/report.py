@@ -72,6 +72,10 @@ def check_targets(results: dict) -> dict:
                 gui[key].get("p95_ms", math.inf) <= TARGETS["gui_p95_max_ms"])
     if "crop" in results:
         checks.update(check_crop_targets(results["crop"]))
+    if "finer" in results:
+        from .finer import check_finer_targets
+
+        checks.update(check_finer_targets(results["finer"]))
     return checks
 
 
@@ -183,6 +187,12 @@ def render(results: dict) -> str:
     if "crop" in results:
         lines.append("")
         lines += render_crop(results["crop"])
+
+    if "finer" in results:
+        from .finer import render_finer
+
+        lines.append("")
+        lines += render_finer(results["finer"])
 
     if results["targets"]:
         lines.append("")
