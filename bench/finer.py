@@ -24,13 +24,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.activations import LABELS
-from models.fields import FieldConfig, build_field, count_parameters
+from models.fields import FieldConfig, build_field
 from models.metrics import HF_CUTOFF, high_frequency_energy, ssim
 from models.scenes import DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE
 from models.signals import Signal, load_signal
@@ -81,7 +81,7 @@ class BareFiner(nn.Module):
     def __init__(self, in_features: int, out_features: int, width: int, depth: int, w0: float):
         super().__init__()
         dims = [in_features] + [width] * depth
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
         self.output = nn.Linear(width, out_features)
         self.w0 = w0
 
@@ -293,12 +293,15 @@ def measure_live_rate(quick: bool, progress: Progress, timeout: float = 120.0) -
              f"for {seconds:g} s after {warmup:g} s")
     worker = TrainingWorker(signal, lambda: scene.build(signal), start_running=True).start()
     taken: list[tuple[float, object]] = []
+    """(time taken, snapshot) of every snapshot in the window, led by the last one before it (the baseline)."""
     error = ""
+    window = (math.inf, math.inf)
     try:
         deadline = time.perf_counter() + timeout
-        measuring_from = None
         while True:
             now = time.perf_counter()
+            if now >= window[1]:
+                break
             if now > deadline:
                 error = f"no running snapshot within {timeout:.0f} s"
                 break
@@ -307,13 +310,13 @@ def measure_live_rate(quick: bool, progress: Progress, timeout: float = 120.0) -
                 if snapshot.error:
                     error = snapshot.error
                     break
-                if measuring_from is None and snapshot.running and snapshot.step > 0:
-                    measuring_from = now + warmup
-                    deadline = measuring_from + seconds + timeout
-                if measuring_from is not None and now >= measuring_from:
-                    taken.append((now, snapshot))
-            if measuring_from is not None and now >= measuring_from + seconds:
-                break
+                if window[0] == math.inf and snapshot.running and snapshot.step > 0:
+                    window = (now + warmup, now + warmup + seconds)
+                if window[0] != math.inf:
+                    if now < window[0]:
+                        taken[:] = [(now, snapshot)]  # the latest before the window
+                    else:
+                        taken.append((now, snapshot))
             time.sleep(max(0.0, POLL_S - (time.perf_counter() - now)))
     finally:
         stopped = worker.stop(timeout=60.0)
@@ -322,27 +325,27 @@ def measure_live_rate(quick: bool, progress: Progress, timeout: float = 120.0) -
               "batch": "full" if scene.train.batch_size == 0 else scene.train.batch_size,
               "strategy": scene.sweep.strategy, "poll_ms": POLL_S * 1e3, "warmup_s": warmup, "seconds": seconds,
               "torch_threads": torch.get_num_threads(), "worker_stopped": stopped}
-    if error or len(taken) < 2:
-        result["error"] = error or f"only {len(taken)} snapshot(s) in {seconds:g} s"
+    inside = [(t, s) for t, s in taken if window[0] <= t < window[1]]
+    if error or not taken:
+        result["error"] = error or "no snapshot"
         return result
-    (t0, first), (t1, last) = taken[0], taken[-1]
-    elapsed = t1 - t0
     cells = len(members)
-    steps = np.array([[run.step for run in s.runs] if len(s.runs) == cells else [np.nan] * cells for _, s in taken])
-    advanced = np.diff(steps, axis=0)  # per snapshot, per cell
+    steps = np.array([[run.step for run in s.runs] if len(s.runs) == cells else [np.nan] * cells for _, s in taken],
+                     dtype=np.float64)
+    advanced = np.diff(steps, axis=0)  # per snapshot in the window (from the one before), per cell
+    times = [t for t, _ in taken]
     result.update({
-        "device": first.device,
-        "snapshots": len(taken),
-        "window_s": elapsed,
-        "snapshots_per_s": (len(taken) - 1) / elapsed,
-        "all_cells_every_snapshot": bool(all(len(s.runs) == cells for _, s in taken)),
+        "device": taken[-1][1].device,
+        "snapshots": len(inside),
+        "snapshots_per_s": len(inside) / seconds,
+        "all_cells_every_snapshot": bool(all(len(s.runs) == cells for _, s in inside)),
         "cells_in_lockstep": bool(np.all(steps == steps[:, :1])),
-        "snapshot_interval_ms": _stats([1e3 * (b - a) for (a, _), (b, _) in zip(taken, taken[1:])]),
+        "snapshot_interval_ms": _stats([1e3 * (b - a) for a, b in pairwise(times)]),
         "steps_per_snapshot_per_cell": _stats(advanced[:, 0].tolist()),
         "steps_per_snapshot_all_cells": _stats(advanced[np.isfinite(advanced)].ravel().tolist()),
-        "steps_per_s_per_cell": float((steps[-1, 0] - steps[0, 0]) / elapsed),
-        "worker_reported_steps_per_s": _stats([s.steps_per_second for _, s in taken]),
-        "snapshots_not_running": sum(not s.running for _, s in taken),
+        "steps_per_s_per_cell": float((steps[-1, 0] - steps[0, 0]) / (times[-1] - times[0])) if inside else math.nan,
+        "worker_reported_steps_per_s": _stats([s.steps_per_second for _, s in inside]),
+        "snapshots_not_running": sum(not s.running for _, s in inside),
     })
     return result
 
@@ -381,8 +384,8 @@ def render_finer(finer: dict) -> list[str]:
     from .report import _table
 
     speed = finer["speed"]
-    lines = [f"8. FINER++ bias-range sweeps: {speed['signal']}, FINER++ sine {speed['width']}x{speed['depth']} "
-             f"(w0 {speed['w0']:g}), full batch"]
+    lines = [(f"8. FINER++ bias-range sweeps: {speed['signal']}, FINER++ sine {speed['width']}x{speed['depth']} "
+              f"(w0 {speed['w0']:g}), full batch")]
     lines.append(f"8a. Sweep speed on the {speed['device'].upper()} ({speed['torch_threads']} torch thread(s)): "
                  f"{speed['members']} members (k = {', '.join(_k_text(k) for k in speed['ks'])}, "
                  f"{speed['params_per_member']:,} params each) at {speed['size']} px, {speed['steps_per_member']} steps "
@@ -439,13 +442,18 @@ def render_finer(finer: dict) -> list[str]:
         lines.append(f"{head}: error: {live.get('error', '?')}")
         return lines
     interval, per_snap = live["snapshot_interval_ms"], live["steps_per_snapshot_per_cell"]
+
+    def num(stats: dict, key: str, digits: int) -> str:
+        return f"{stats.get(key, math.nan):.{digits}f}"
+
     lines.append(head)
     lines += _table(["snapshots", "per s", "interval p50 ms", "p95 ms", "max ms", "steps/snapshot p50", "min-max",
                      "steps/s a cell", "worker's rate", "all cells", "lockstep"],
-                    [[str(live["snapshots"]), f"{live['snapshots_per_s']:.2f}", f"{interval['median']:.0f}",
-                      f"{interval['p95']:.0f}", f"{interval['max']:.0f}", f"{per_snap['median']:.1f}",
-                      f"{per_snap['min']:.0f}-{per_snap['max']:.0f}", f"{live['steps_per_s_per_cell']:.2f}",
-                      f"{live['worker_reported_steps_per_s']['median']:.2f}", str(live["all_cells_every_snapshot"]),
+                    [[str(live["snapshots"]), f"{live['snapshots_per_s']:.2f}", num(interval, "median", 0),
+                      num(interval, "p95", 0), num(interval, "max", 0), num(per_snap, "median", 1),
+                      f"{num(per_snap, 'min', 0)}-{num(per_snap, 'max', 0)}", f"{live['steps_per_s_per_cell']:.2f}",
+                      num(live["worker_reported_steps_per_s"], "median", 2), str(live["all_cells_every_snapshot"]),
                       str(live["cells_in_lockstep"])]])
+    lines.append("   snapshot intervals and steps per snapshot count from the last snapshot before the window")
     lines.append(f"   target: >= {FINER_TARGETS['live_snapshot_min_hz']:g} snapshots/s, each with every cell")
     return lines

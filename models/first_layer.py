@@ -20,8 +20,9 @@ from .activations import Activation
 HISTOGRAM_BINS = 96
 NEURON_IMAGES = 4
 """Neurons shown at each end (lowest and highest effective frequency)."""
-HISTOGRAM_ROWS = 16384
-"""At most this many grid points feed the histogram (an even subsample)."""
+HISTOGRAM_VALUES = 32768
+"""At most about this many pre-activations (grid points x neurons, an even subsample of the grid) feed the
+histogram and the frequencies: the view is drawn for every member of a sweep at every snapshot."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,9 @@ def first_layer_view(activation: Activation, weight: torch.Tensor, bias: torch.T
     whose x coordinates span [-extent, extent]."""
     with torch.no_grad():
         weight, bias, coords = weight.float().cpu(), bias.float().cpu(), coords.float().cpu()
-        z = torch.addmm(bias, coords, weight.t())  # [rows, neurons]
-        step = max(1, z.shape[0] // HISTOGRAM_ROWS)
-        sample = z[::step].flatten().numpy()
+        step = max(1, coords.shape[0] * weight.shape[0] // HISTOGRAM_VALUES)
+        z = torch.addmm(bias, coords[::step], weight.t())  # [sampled rows, neurons]
+        sample = z.flatten().numpy()
         lo, hi = (float(v) for v in np.percentile(sample, [1.0, 99.0]))
         span = max(float(np.abs(sample).max()), 1e-3)
         counts, edges = np.histogram(sample, bins=HISTOGRAM_BINS, range=(-span, span))
@@ -81,12 +82,13 @@ def first_layer_view(activation: Activation, weight: torch.Tensor, bias: torch.T
         curve_z = np.linspace(-1.15 * span, 1.15 * span, 1200)
         curve = activation.curve(curve_z).astype(np.float32)
         norms = weight.norm(dim=1)
-        per_unit = (phase_rate(activation, z[::step]).mean(dim=0) * norms / (2 * math.pi)).numpy()
+        per_unit = (phase_rate(activation, z).mean(dim=0) * norms / (2 * math.pi)).numpy()
         frequencies = per_unit * 2.0 * extent  # cycles across the image width
         order = np.argsort(frequencies, kind="stable")
         n = min(NEURON_IMAGES, len(order))
         low, high = order[:n], order[::-1][:n]
-        outputs = activation(z[:, torch.as_tensor(np.concatenate([low, high]))])
+        chosen = torch.as_tensor(np.concatenate([low, high]))
+        outputs = activation(torch.addmm(bias[chosen], coords, weight[chosen].t()))
         outputs = (outputs.real if outputs.is_complex() else outputs).numpy().T.reshape(2 * n, *shape)
     return FirstLayerView(activation.describe(), _ro(edges.astype(np.float32)), _ro(counts), (lo, hi), _ro(curve_z.astype(np.float32)),
                           _ro(curve), _ro(np.sort(frequencies).astype(np.float32)), _ro(outputs[:n].astype(np.float32)),

@@ -261,6 +261,8 @@ class Trainer:
         state = self._good_state
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # load_state_dict keeps references
+        for group in self.optimizer.param_groups:  # the state saved an older rate: the one set since applies
+            group["lr"] = self.train_config.lr_at(self.lr, state["step"])
         self.step_count = state["step"]
         self._full_batch_prediction = None
         while self.psnr_steps and self.psnr_steps[-1] > self.step_count:

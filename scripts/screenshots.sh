@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the README's screenshots from the app itself (on a virtual screen): the default scene after
-# about a minute of training, the spectral-bias comparison, the growth lab and the crop & extend lab.
+# about a minute of training, the spectral-bias comparison, the growth lab, the crop & extend lab and the
+# FINER++ bias sweep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,3 +15,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
 "${XVFB[@]}" .venv/bin/fieldlab --preset growth --signal sinusoids --widths 10,20,30,40 --stage-steps 150 --batch 0 \
   --screenshot assets/screenshot-growth-1d.png --screenshot-after 30
 "${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}" "${EXTENSION_STEPS:-150}"
+"${XVFB[@]}" .venv/bin/fieldlab --preset sweep --screenshot assets/screenshot-sweep.png --screenshot-after "${SECONDS_SWEEP:-90}"
