@@ -77,8 +77,8 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
                         help="also train separate SIRENs matching each width's parameter count (the paper's "
                              "'individual'); fit adds them and the parameters needed to cover the PSNR range to metrics.json")
     growth.add_argument("--activation", choices=("siren", "sine", "finer", "gauss", "finer-gauss"), default="siren",
-                        help="activation of the streamable field: siren (alias sine), finer (FINER++ variable-periodic "
-                             "sine), gauss or finer-gauss")
+                        help="activation of a streamable or partitioned field: siren (alias sine), finer (FINER++ "
+                             "variable-periodic sine), gauss or finer-gauss (with --k for FINER++'s first-layer bias range)")
     growth.add_argument("--stage-bias-ranges", default="", metavar="LO:HI,...",
                         help="per stage, the range of the new units' first-layer biases, e.g. ',1:2,2:3,3:4' "
                              "(empty entry: default init); the FINER++ streamable variant")

@@ -232,7 +232,7 @@ class ControlPanel(QtWidgets.QWidget):
         preset = self.preset.currentData()
         if preset == "crop":
             return Scene(field=replace(field, kind="siren"), train=train, preset="crop", lr_override=False,
-                         crop=self.crop_box.settings())
+                         crop=self.crop_box.settings(field.bias_range))
         if preset == "sweep":
             return Scene(field=replace(field, kind="siren", bias_range=None), train=train, preset="sweep",
                          lr_override=False, sweep=self.sweep_box.settings())
@@ -287,7 +287,8 @@ class ControlPanel(QtWidgets.QWidget):
         self.depth.setValue(scene.field.depth)
         self.w0.setValue(scene.field.w0)
         self.sigma.setValue(scene.field.fourier_sigma)
-        self.bias_k.setValue(-0.01 if scene.field.bias_range is None else scene.field.bias_range)
+        k = scene.crop.bias_range if scene.preset == "crop" else scene.field.bias_range
+        self.bias_k.setValue(-0.01 if k is None else k)
         self.batch.setValue(scene.train.batch_size)
         self.seed.setValue(scene.field.seed)
         index = self.device.findText(scene.train.device)
@@ -333,7 +334,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.crop_box.setVisible(crop)
         self.sweep_box.setVisible(sweep)
         self.w0.setEnabled(comparison or growth or crop or sweep or kind in ("siren", "finer"))
-        self.bias_k.setEnabled(not (comparison or growth or crop or sweep) and kind not in ("relu", "fourier"))
+        self.bias_k.setEnabled(crop or not (comparison or growth or sweep) and kind not in ("relu", "fourier"))
         self.sigma.setEnabled(comparison or kind == "fourier")
         self.growth_box.setVisible(growth)
         progressive = self.growth_mode.currentData() == "progressive"

@@ -71,7 +71,7 @@ def crop_settings_from_args(args) -> CropSettings:
             local_width=args.local_width if widths_given else defaults.local_width,
             global_width=(args.global_width if args.global_width is not None else defaults.global_width) if widths_given else defaults.global_width,
             baselines=args.baselines, extend=args.extend, region=args.region, extend_at=args.extend_at,
-            extension_init=args.init)
+            extension_init=args.init, activation=args.activation, bias_range=args.k)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
 

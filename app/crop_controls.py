@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from models.activations import LABELS
 from models.partitions import EXTENSION_INITS
 from models.scenes import REGIONS, CropSettings
 
@@ -41,6 +42,11 @@ class CropControls(QtWidgets.QGroupBox):
         self.global_ratio.setToolTip("Wanted share of global weights (global SIREN + merge); the paper: 5-15%")
         self.local_width = QtWidgets.QSpinBox(minimum=1, maximum=1024, value=defaults.local_width)
         self.global_width = QtWidgets.QSpinBox(minimum=0, maximum=4096, value=defaults.global_width)
+        self.activation = QtWidgets.QComboBox()
+        for name in ("siren", "finer", "gauss", "finer-gauss"):
+            self.activation.addItem(LABELS[name], name)
+        self.activation.setToolTip("Activation of every layer (local, global and merge); the model panel's bias range k "
+                                   "sets the first layers' biases")
         self.baselines = QtWidgets.QCheckBox("compare: plain SIREN and the other model")
         self.baselines.setToolTip("Also train a plain SIREN and SIREN-per-partition (or Local-Global) with about "
                                   "the same parameter count: slower")
@@ -64,6 +70,7 @@ class CropControls(QtWidgets.QGroupBox):
         form.addRow("Global share", self.global_ratio)
         form.addRow("Local width", self.local_width)
         form.addRow("Global width", self.global_width)
+        form.addRow("Activation", self.activation)
         form.addRow("", self.baselines)
         form.addRow("", self.extend)
         form.addRow("Pre-train on", self.region)
@@ -85,7 +92,7 @@ class CropControls(QtWidgets.QGroupBox):
             grid.addWidget(button, i // 2, i % 2)
             self.buttons[key] = button
         form.addRow(grid)
-        for widget in (self.model, self.region, self.init):
+        for widget in (self.model, self.region, self.init, self.activation):
             widget.currentIndexChanged.connect(self._changed)
         for widget in (self.partition_size, self.params, self.global_ratio, self.local_width, self.global_width,
                        self.extend_at):
@@ -96,8 +103,8 @@ class CropControls(QtWidgets.QGroupBox):
         self._last_partitions = self.partitions.text()
         self._update_enabled()
 
-    def settings(self) -> CropSettings:
-        """The settings shown; ValueError with a readable message for bad partition factors."""
+    def settings(self, bias_range: float | None = None) -> CropSettings:
+        """The settings shown (``bias_range``: the model panel's k); ValueError for bad partition factors."""
         try:
             factors = tuple(int(v) for v in self.partitions.text().replace(" ", "").split(",") if v)
         except ValueError:
@@ -107,11 +114,12 @@ class CropControls(QtWidgets.QGroupBox):
                             global_ratio=self.global_ratio.value(), local_width=self.local_width.value(),
                             global_width=self.global_width.value(), baselines=self.baselines.isChecked(),
                             extend=self.extend.isChecked(), region=self.region.currentData(),
-                            extend_at=self.extend_at.value(), extension_init=self.init.currentData())
+                            extend_at=self.extend_at.value(), extension_init=self.init.currentData(),
+                            activation=self.activation.currentData(), bias_range=bias_range)
 
     def apply(self, settings: CropSettings) -> None:
         widgets = (self.model, self.partitions, self.partition_size, self.params, self.global_ratio, self.local_width,
-                   self.global_width, self.baselines, self.extend, self.region, self.extend_at, self.init)
+                   self.global_width, self.baselines, self.extend, self.region, self.extend_at, self.init, self.activation)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
         self.model.setCurrentIndex(max(0, self.model.findData(settings.model)))
         self.partitions.setText(", ".join(map(str, settings.partitions)))
@@ -126,6 +134,7 @@ class CropControls(QtWidgets.QGroupBox):
         self.region.setCurrentIndex(max(0, self.region.findData(settings.region)))
         self.extend_at.setValue(settings.extend_at)
         self.init.setCurrentIndex(max(0, self.init.findData(settings.extension_init)))
+        self.activation.setCurrentIndex(max(0, self.activation.findData(settings.activation)))
         del blockers
         self._update_enabled()
 

@@ -51,6 +51,9 @@ class LocalGlobalConfig:
     activation: str = "siren"
     """A real-valued activation of models/activations.py ('siren', 'finer', 'gauss', 'finer-gauss') used by
     every layer: local, global and merge."""
+    bias_range: float | None = None
+    """FINER++'s k: the first layers' biases (local sub-networks and global SIREN) ~ U(-k, k), drawn as the
+    default init's U(-1, 1) draws scaled by k; None keeps nn.Linear's default init."""
     seed: int = 0
     """Seed of the initial weights (each partition draws from its own stream, so a partition's initial
     weights do not depend on which others exist)."""
@@ -77,6 +80,8 @@ class LocalGlobalConfig:
         object.__setattr__(self, "activation", canonical_name(self.activation, real_only=True))
         if not (math.isfinite(self.w0) and self.w0 > 0):
             raise ValueError(f"w0 must be a positive finite number, got {self.w0}")
+        if self.bias_range is not None and not (math.isfinite(self.bias_range) and self.bias_range >= 0):
+            raise ValueError(f"bias range k must be a finite number >= 0, got {self.bias_range}")
         if self.present is not None and any(not 0 <= p < self.num_partitions for p in self.present):
             raise ValueError(f"present partitions must lie in 0..{self.num_partitions - 1}")
 
@@ -176,7 +181,7 @@ class LocalGlobalField(nn.Module):
             self.global_weights = nn.ParameterList()
             self.global_biases = nn.ParameterList()
             for i in range(c.depth):
-                w, b = _init_linear(dims[i], dims[i + 1], self.activation, i == 0, generator)
+                w, b = _init_linear(dims[i], dims[i + 1], self.activation, i == 0, generator, c.bias_range)
                 self.global_weights.append(nn.Parameter(w))
                 self.global_biases.append(nn.Parameter(b))
             w, b = _init_linear(g + h, h, self.activation, False, generator)
@@ -190,7 +195,8 @@ class LocalGlobalField(nn.Module):
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + 7919 * (partition + 1))
         weights, biases = [], []
         for i in range(len(self.local_dims) - 1):
-            w, b = _init_linear(self.local_dims[i], self.local_dims[i + 1], self.activation, i == 0, generator)
+            w, b = _init_linear(self.local_dims[i], self.local_dims[i + 1], self.activation, i == 0, generator,
+                                self.config.bias_range)
             weights.append(w)
             biases.append(b.reshape(1, -1))
         return weights, biases
@@ -272,12 +278,14 @@ def _forward_grouped(model, x: torch.Tensor, local_tensors: list[torch.Tensor]) 
     return torch.baddbmm(local_tensors[2 * depth + 1], local, local_tensors[2 * depth])
 
 
-def _init_linear(fan_in: int, fan_out: int, activation: Activation, is_first: bool, generator: torch.Generator):
+def _init_linear(fan_in: int, fan_out: int, activation: Activation, is_first: bool, generator: torch.Generator,
+                 bias_range: float | None = None):
     """A [fan_in, fan_out] weight with the activation's init (SIREN's for sines) and a bias with nn.Linear's
-    default init."""
+    default init, or for a first layer with a bias range k, U(-k, k) from the same draws."""
     bound = activation.weight_bound(fan_in, is_first)
     weight = (torch.rand(fan_in, fan_out, generator=generator) * 2.0 - 1.0) * bound
-    bias = (torch.rand(fan_out, generator=generator) * 2.0 - 1.0) / math.sqrt(fan_in)
+    scale = bias_range if is_first and bias_range is not None else 1.0 / math.sqrt(fan_in)
+    bias = (torch.rand(fan_out, generator=generator) * 2.0 - 1.0) * scale
     return weight, bias
 
 

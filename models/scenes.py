@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field as dataclass_field, replace
 
 import torch
 
-from .activations import LABELS
+from .activations import LABELS, canonical_name
 from .croppable import LocalGlobalTrainer, RegionTrainer
 from .fields import FieldConfig
 from .growth import GrowthConfig, GrowthTrainer
@@ -71,9 +71,14 @@ class CropSettings:
     """Step at which the extension starts (the GUI can also start it earlier)."""
     extension_init: str = "copy"
     """How added partitions start: copy (the paper's), reflect or fresh (models/partitions.py)."""
+    activation: str = "siren"
+    """Every layer's activation: 'siren', 'finer', 'gauss' or 'finer-gauss' (models/activations.py)."""
+    bias_range: float | None = None
+    """FINER++'s k for the first layers (local and global): biases ~ U(-k, k); None: nn.Linear's default."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "partitions", tuple(int(c) for c in self.partitions))
+        object.__setattr__(self, "activation", canonical_name(self.activation, real_only=True))
         if self.model not in PARTITIONED_MODELS:
             raise ValueError(f"unknown partitioned model {self.model!r}; choose one of {', '.join(PARTITIONED_MODELS)}")
         if self.region not in REGIONS:
@@ -187,7 +192,8 @@ class Scene:
         base = LocalGlobalConfig(in_features=signal.in_features, out_features=signal.channels, partitions=factors,
                                  extent=signal.extent, local_width=crop.local_width,
                                  global_width=crop.global_width if model == "local-global" else 0,
-                                 depth=self.field.depth, w0=self.field.w0, seed=self.field.seed)
+                                 depth=self.field.depth, w0=self.field.w0, seed=self.field.seed,
+                                 activation=crop.activation, bias_range=crop.bias_range)
         budget = crop.params if params is None else params
         if budget:
             return auto_partition(base, budget, crop.global_ratio if model == "local-global" else 0.0)

@@ -409,6 +409,25 @@ def test_streamable_and_local_global_fields_take_real_activations(activation):
     assert _forward_backward(local_global, coords).shape == (coords.shape[0], 1)
 
 
+def test_local_global_bias_range_scales_the_first_layers_and_crops_stay_bit_identical():
+    coords = camera(16).coords
+    base = dict(partitions=(2, 2), local_width=4, global_width=8, depth=2, activation="finer")
+    default, wide = LocalGlobalField(LocalGlobalConfig(**base)), LocalGlobalField(LocalGlobalConfig(**base, bias_range=6.0))
+    for name in ("local_bias_0", "global_biases.0"):
+        a, b = default.get_parameter(name).detach(), wide.get_parameter(name).detach()
+        # the same U(-1, 1) draws, scaled by k instead of 1/sqrt(fan_in) = 1/sqrt(2)
+        torch.testing.assert_close(b, a * 6.0 * math.sqrt(2), rtol=1e-5, atol=1e-6)
+        assert b.abs().max() <= 6.0 and b.abs().max() > 3.0
+    for name in ("local_bias_1", "local_weight_0", "merge_weight", "global_weights.1"):
+        assert torch.equal(default.get_parameter(name), wide.get_parameter(name)), name
+    with torch.no_grad():
+        full = wide(coords)
+        cropped = wide.cropped([0, 3])(coords)
+    kept = torch.isfinite(cropped[:, 0])
+    assert kept.any() and not kept.all()
+    assert torch.equal(cropped[kept], full[kept]), "a crop leaves a FINER++ field's other partitions bit-identical"
+
+
 @pytest.mark.parametrize("activation", COMPLEX_ACTIVATIONS)
 def test_streamable_and_local_global_fields_refuse_complex_activations(activation):
     with pytest.raises(ValueError, match="complex") as info:
