@@ -57,7 +57,7 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--sigma", type=float, default=DEFAULT_FIELD.fourier_sigma,
                         help=f"Fourier-feature scale (default {DEFAULT_FIELD.fourier_sigma:g})")
     parser.add_argument("--size", type=int, default=None if for_gui else DEFAULT_SIZE,
-                        help=f"working size: longer image side in px (default {DEFAULT_SIZE}; 128 for the sweep preset)")
+                        help=f"working size: longer image side in px (default {DEFAULT_SIZE}; 96 for the sweep preset)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model kind, 1e-3 for SIREN)")
     parser.add_argument("--batch", type=int, default=DEFAULT_TRAIN.batch_size,
                         help=f"coordinates per step, 0 = full signal (default {DEFAULT_TRAIN.batch_size})")

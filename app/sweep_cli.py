@@ -15,7 +15,7 @@ import numpy as np
 
 from models.activations import ACTIVATION_NAMES
 from models.metrics import HF_CUTOFF, high_frequency_energy, log_spectrum
-from models.sweep import DEFAULT_KS, STRATEGIES
+from models.sweep import DEFAULT_KS, STRATEGIES, parse_ks
 
 SWEEP_EXAMPLES = """\
 examples:
@@ -33,8 +33,8 @@ def add_sweep_command(commands, epilog: str) -> None:
     sweep.add_argument("--activation", default="finer", metavar="NAME[,NAME...]",
                        help=f"activations to sweep, comma-separated: {', '.join(ACTIVATION_NAMES)} (default finer)")
     sweep.add_argument("--k", default=",".join(f"{k:g}" for k in DEFAULT_KS), metavar="K[,K...]",
-                       help="bias ranges k (first-layer biases ~ U(-k, k)); 'default' keeps nn.Linear's init "
-                            "(default 0,0.5,1,2,5,10)")
+                       help="bias ranges k (first-layer biases ~ U(-k, k)): numbers, 'default' (nn.Linear's init) or "
+                            "ranges A:B:N (N values from A to B) (default 0,0.5,1,2,5,10)")
     sweep.add_argument("--reference", action="store_true",
                        help="also train each FINER++ activation's classic counterpart (SIREN, Gauss, WIRE) at default init")
     sweep.add_argument("--width", type=int, default=64, help="hidden units per layer (default 64)")
@@ -56,22 +56,6 @@ def add_sweep_command(commands, epilog: str) -> None:
     sweep.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
     sweep.add_argument("--out", required=True, help="output folder")
     sweep.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def parse_ks(text: str) -> tuple:
-    ks = []
-    for entry in text.split(","):
-        entry = entry.strip().lower()
-        if not entry:
-            continue
-        if entry in ("default", "none"):
-            ks.append(None)
-            continue
-        try:
-            ks.append(float(entry))
-        except ValueError:
-            raise ValueError(f"--k {text!r}: {entry!r} is not a number (use numbers or 'default')") from None
-    return tuple(ks)
 
 
 def sweep_scene_from_args(args):

@@ -4,28 +4,11 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from models.activations import ACTIVATION_NAMES, LABELS
-from models.sweep import STRATEGIES, SweepSettings
+from models.sweep import STRATEGIES, SweepSettings, parse_ks
 
 
 def format_ks(ks) -> str:
     return ", ".join("default" if k is None else f"{k:g}" for k in ks)
-
-
-def parse_ks_text(text: str) -> tuple:
-    """'0, 0.5, 1, default' -> (0.0, 0.5, 1.0, None); ValueError naming the bad entry."""
-    ks = []
-    for entry in text.replace(";", ",").split(","):
-        entry = entry.strip().lower()
-        if not entry:
-            continue
-        if entry in ("default", "none"):
-            ks.append(None)
-            continue
-        try:
-            ks.append(float(entry))
-        except ValueError:
-            raise ValueError(f"k values {text!r}: {entry!r} is not a number (use numbers or 'default')") from None
-    return tuple(ks)
 
 
 class SweepControls(QtWidgets.QGroupBox):
@@ -46,7 +29,8 @@ class SweepControls(QtWidgets.QGroupBox):
         self.activations.setFixedHeight(6 * 19 + 6)
         self.activations.setToolTip("Activations swept over k: every checked one is trained at every k")
         self.ks = QtWidgets.QLineEdit(format_ks(defaults.ks))
-        self.ks.setToolTip("Bias ranges k: first-layer biases ~ U(-k, k); 'default' keeps nn.Linear's init (k = 0.71)")
+        self.ks.setToolTip("Bias ranges k: first-layer biases ~ U(-k, k). Numbers, 'default' (nn.Linear's init, "
+                           "k = 0.71) or ranges A:B:N (N values from A to B), comma-separated")
         self.reference = QtWidgets.QCheckBox("classic counterpart at default init")
         self.reference.setChecked(defaults.reference)
         self.reference.setToolTip("Also train SIREN (for FINER++ sine), Gauss or WIRE at their usual init, as a reference")
@@ -85,7 +69,7 @@ class SweepControls(QtWidgets.QGroupBox):
         activations = self.checked_activations()
         if not activations:
             raise ValueError("check at least one activation to sweep")
-        return SweepSettings(activations=activations, ks=parse_ks_text(self.ks.text()),
+        return SweepSettings(activations=activations, ks=parse_ks(self.ks.text()),
                              reference=self.reference.isChecked(), strategy=self.strategy.currentData(),
                              lr_per_activation=self.per_activation_lr.isChecked())
 

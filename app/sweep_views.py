@@ -141,13 +141,13 @@ class ActivationPlot(pg.PlotWidget):
         self.setBackground("w")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.setLabel("bottom", "pre-activation z = w·x + b")
-        self.histogram = pg.PlotDataItem(stepMode="center", fillLevel=-1.05, brush=(31, 119, 180, 70),
-                                         pen=pg.mkPen((31, 119, 180, 150)))
-        self.curve = pg.PlotDataItem(pen=pg.mkPen("#222", width=1.5))
+        self.histogram = pg.PlotDataItem(stepMode="center", fillLevel=-1.05, brush=(31, 119, 180, 110),
+                                         pen=pg.mkPen((31, 119, 180, 220), width=1.5))
+        self.curve = pg.PlotDataItem(pen=pg.mkPen((40, 40, 40, 170), width=1))
         self.region = pg.LinearRegionItem(movable=False, brush=(255, 127, 14, 45), pen=pg.mkPen((255, 127, 14, 120)))
         self.addItem(self.region)
-        self.addItem(self.histogram)
         self.addItem(self.curve)
+        self.addItem(self.histogram)  # above the curve, which far from 0 can be a dense band of oscillations
         self.setYRange(-1.1, 1.1, padding=0)
         self._key = None
 

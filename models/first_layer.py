@@ -18,6 +18,8 @@ import torch
 from .activations import Activation
 
 HISTOGRAM_BINS = 96
+CURVE_POINTS = (1200, 24000)
+"""Fewest and most samples of the activation curve (fast oscillations far from 0 need many)."""
 NEURON_IMAGES = 4
 """Neurons shown at each end (lowest and highest effective frequency)."""
 HISTOGRAM_VALUES = 32768
@@ -79,7 +81,10 @@ def first_layer_view(activation: Activation, weight: torch.Tensor, bias: torch.T
         span = max(float(np.abs(sample).max()), 1e-3)
         counts, edges = np.histogram(sample, bins=HISTOGRAM_BINS, range=(-span, span))
         counts = counts.astype(np.float32) / max(1, sample.size)
-        curve_z = np.linspace(-1.15 * span, 1.15 * span, 1200)
+        reach = 1.15 * span
+        cycles = float(phase_rate(activation, torch.tensor([reach])).item()) * reach / (2 * math.pi)
+        points = int(min(CURVE_POINTS[1], max(CURVE_POINTS[0], 2 * 16 * cycles)))  # ~16 points a period
+        curve_z = np.linspace(-reach, reach, points)
         curve = activation.curve(curve_z).astype(np.float32)
         norms = weight.norm(dim=1)
         per_unit = (phase_rate(activation, z).mean(dim=0) * norms / (2 * math.pi)).numpy()

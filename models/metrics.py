@@ -1,6 +1,8 @@
 """Quality metrics and spectra, one convention for every lab (METHODS.md: PSNR on clamped [0, 1] values)."""
 from __future__ import annotations
 
+import functools
+
 import math
 
 import numpy as np
@@ -98,7 +100,14 @@ def high_frequency_energy(values: np.ndarray, cutoff: float = HF_CUTOFF) -> floa
         v = v.mean(axis=2)
     v = np.nan_to_num(v - np.nanmean(v))
     power = np.abs(np.fft.fftn(v)) ** 2
-    grids = np.meshgrid(*[np.fft.fftfreq(n) for n in v.shape], indexing="ij")
-    radius = np.sqrt(sum(g * g for g in grids))
     total = float(power.sum())
-    return float(power[radius > cutoff].sum() / total) if total > 0 else 0.0
+    return float(power[_above(v.shape, cutoff)].sum() / total) if total > 0 else 0.0
+
+
+@functools.lru_cache(maxsize=8)
+def _above(shape: tuple[int, ...], cutoff: float) -> np.ndarray:
+    """Mask of the FFT bins of ``shape`` whose radial frequency (cycles per sample) exceeds ``cutoff``."""
+    grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
+    mask = np.sqrt(sum(g * g for g in grids)) > cutoff
+    mask.setflags(write=False)
+    return mask

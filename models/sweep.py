@@ -87,6 +87,31 @@ class SweepSettings:
                 "strategy": self.strategy, "lr_per_activation": self.lr_per_activation}
 
 
+def parse_ks(text: str) -> tuple:
+    """k values from text: numbers, 'default' (nn.Linear's init), and ranges 'A:B:N' (N values from A to B
+    inclusive), comma-separated; '0, 0.5, 2:10:5, default' -> (0, 0.5, 2, 4, 6, 8, 10, None)."""
+    ks: list[float | None] = []
+    for entry in text.replace(";", ",").split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry in ("default", "none"):
+            ks.append(None)
+            continue
+        try:
+            if ":" in entry:
+                start, stop, count = entry.split(":")
+                n = int(count)
+                if n < 1:
+                    raise ValueError
+                ks.extend(float(v) for v in (torch.linspace(float(start), float(stop), n).tolist()))
+            else:
+                ks.append(float(entry))
+        except ValueError:
+            raise ValueError(f"k values {text!r}: {entry!r} is neither a number, 'default', nor a range A:B:N") from None
+    return tuple(ks)
+
+
 def member_label(config: FieldConfig) -> str:
     k = "default bias" if config.bias_range is None else f"k={config.bias_range:g}"
     return f"{LABELS.get(config.kind, config.kind)} {k}"

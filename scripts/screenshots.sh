@@ -15,4 +15,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
 "${XVFB[@]}" .venv/bin/fieldlab --preset growth --signal sinusoids --widths 10,20,30,40 --stage-steps 150 --batch 0 \
   --screenshot assets/screenshot-growth-1d.png --screenshot-after 30
 "${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}" "${EXTENSION_STEPS:-150}"
-"${XVFB[@]}" .venv/bin/fieldlab --preset sweep --screenshot assets/screenshot-sweep.png --screenshot-after "${SECONDS_SWEEP:-90}"
+"${XVFB[@]}" .venv/bin/python scripts/sweep_screenshot.py "${SECONDS_SWEEP:-90}"

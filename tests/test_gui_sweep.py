@@ -77,6 +77,8 @@ def test_sweep_settings_from_the_panel_rebuild_the_members(qtbot, sweep):
     assert scene.preset == "sweep" and scene.sweep.ks == (1.0, None)
     members = [(c.kind, c.bias_range) for c, _ in scene.sweep_members()]
     assert members == [("finer", 1.0), ("finer", None), ("siren", None)]
+    box.ks.setText("0:4:3")
+    assert win.controls.scene().sweep.ks == (0.0, 2.0, 4.0)
     box.ks.setText("1, x")
-    with pytest.raises(ValueError, match="'x' is not a number"):
+    with pytest.raises(ValueError, match="'x' is neither a number"):
         win.controls.scene()

@@ -21,7 +21,7 @@ from models.fields import FieldConfig
 from models.metrics import high_frequency_energy
 from models.scenes import DEFAULT_SWEEP_SCENE, Scene
 from models.signals import load_signal
-from models.sweep import BatchedGroup, MemberTrainer, SweepSettings, build_sweep, member_label
+from models.sweep import BatchedGroup, MemberTrainer, SweepSettings, build_sweep, member_label, parse_ks
 from models.training import TrainConfig, Trainer, TrainingDiverged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "warm_start")
@@ -304,7 +304,8 @@ def test_sweep_command_writes_metrics_grid_and_renderable_runs(tmp_path):
 
 @pytest.mark.usefixtures("one_torch_thread_for_fit")
 @pytest.mark.parametrize("argv, message", [
-    (["--k", "abc"], "--k 'abc': 'abc' is not a number"),
+    (["--k", "abc"], "k values 'abc': 'abc' is neither a number, 'default', nor a range A:B:N"),
+    (["--k", "0:1:0"], "'0:1:0' is neither a number"),
     (["--k", "1,-2"], "k values must be finite and >= 0"),
     (["--activation", "tanh"], "unknown activation 'tanh'"),
 ])
@@ -313,6 +314,12 @@ def test_sweep_command_bad_arguments_give_one_line_errors(tmp_path, argv, messag
     assert code == 2 and message in err, err
     assert err.startswith("fieldlab: error:") and err.count("\n") == 1
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_k_values_parse_numbers_defaults_and_ranges():
+    assert parse_ks("0, 0.5, 2:10:5, default") == (0.0, 0.5, 2.0, 4.0, 6.0, 8.0, 10.0, None)
+    assert parse_ks("3:3:1;none") == (3.0, None)
+    assert parse_ks(" ") == ()
 
 
 @pytest.mark.usefixtures("one_torch_thread_for_fit")
