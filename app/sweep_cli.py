@@ -44,8 +44,8 @@ def add_sweep_command(commands, epilog: str) -> None:
     sweep.add_argument("--size", type=int, default=256, help="working size: longer image side in px (default 256)")
     sweep.add_argument("--steps", type=int, default=300, help="optimisation steps per member (default 300)")
     sweep.add_argument("--lr", type=float, default=None,
-                       help="SIREN's learning rate; the others scale with their reference rates (default 5e-4, as the "
-                            "FINER++ reference scripts)")
+                       help="SIREN's learning rate (default 5e-4, as the FINER++ reference scripts); the others scale as "
+                            "the app's defaults: Gauss 10x, WIRE 5x, FINER++ Gauss and wavelet 2x")
     sweep.add_argument("--no-lr-decay", action="store_true",
                        help="constant learning rate (default: the reference's decay to lr/10 over --steps)")
     sweep.add_argument("--batch", type=int, default=0, help="coordinates per step, 0 = full signal (default 0)")

@@ -41,8 +41,8 @@ class SweepControls(QtWidgets.QGroupBox):
                                  "axis with vmap (the win on GPUs); auto picks by device. Results are the same.")
         self.per_activation_lr = QtWidgets.QCheckBox("learning rate per activation")
         self.per_activation_lr.setChecked(defaults.lr_per_activation)
-        self.per_activation_lr.setToolTip("Gauss and WIRE train at 5x SIREN's learning rate (as their reference code); "
-                                          "off: every member uses the learning rate above")
+        self.per_activation_lr.setToolTip("Each activation at its default rate relative to SIREN's (Gauss 10x, WIRE 5x, "
+                                          "FINER++ Gauss and wavelet 2x); off: every member uses the learning rate above")
         form.addRow("Activations", self.activations)
         form.addRow("k values", self.ks)
         form.addRow("", self.reference)
