@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from PySide6 import QtWidgets  # noqa: E402
+from crop_screenshots import MainWindow, QtWidgets, configure_cpu_threads, load_signal, pump  # noqa: E402
 
-from app.main_window import MainWindow  # noqa: E402
 from models.scenes import DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE  # noqa: E402
-from models.signals import load_signal  # noqa: E402
-from models.training import configure_cpu_threads  # noqa: E402
-
-
-def pump(app, seconds: float) -> None:
-    end = time.time() + seconds
-    while time.time() < end:
-        app.processEvents()
-        time.sleep(0.01)
 
 
 def main() -> int:
