@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         results["crop"] = measure_crop(args.quick, args.skip_quality, problem, progress)
         memory_after["crop"] = memory_now(device)
     if not (args.skip_finer or args.growth_only or args.crop_only):
-        results["finer"] = measure_finer(args.quick, args.skip_quality, progress)
+        problem = "--skip-gui" if args.skip_gui else display_problem()
+        results["finer"] = measure_finer(args.quick, args.skip_quality, progress, problem)
         memory_after["finer"] = memory_now(device)
 
     results["memory"] = {"after": memory_after, "final": memory_now(device)}

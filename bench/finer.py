@@ -54,7 +54,8 @@ SPEED_LABELS = {"sequential": "six Trainers, one after another", "interleaved": 
                 "batched": "batched sweep (vmap)", "bare": "bare PyTorch loops, one after another"}
 POLL_S = 0.030
 """The GUI's snapshot poll interval (app/session.py, LiveSession poll_ms)."""
-FINER_TARGETS = {"interleaved_over_sequential_max": 1.1, "best_k_minus_siren_min_db": 1.0, "live_snapshot_min_hz": 2.0}
+FINER_TARGETS = {"interleaved_over_sequential_max": 1.1, "best_k_minus_siren_min_db": 1.0, "live_snapshot_min_hz": 2.0,
+                 "gui_p95_max_ms": 50.0}
 REFERENCE = {"finer_psnr_db": 29.3, "siren_psnr_db": 28.3,
              "note": "public FINER code on the 2-core machine: cameraman 256 px, 3x64 hidden (+ first), 300 full-batch "
                      "steps, lr 5e-4 decaying to 5e-5"}
@@ -350,10 +351,18 @@ def measure_live_rate(quick: bool, progress: Progress, timeout: float = 120.0) -
     return result
 
 
-def measure_finer(quick: bool, skip_quality: bool, progress: Progress) -> dict:
+def measure_finer(quick: bool, skip_quality: bool, progress: Progress, gui_problem: str = "") -> dict:
     result = {"speed": measure_sweep_speed(quick, progress)}
     result["quality"] = {"skipped": "--skip-quality"} if skip_quality else measure_sweep_quality(quick, progress)
     result["live"] = measure_live_rate(quick, progress)
+    if gui_problem:
+        result["gui"] = {"skipped": gui_problem}
+    else:
+        from .gui_latency import measure_gui_latency
+
+        progress(f"finer gui: the app's window on the default sweep ({DEFAULT_SWEEP_SIZE} px), event-loop probes")
+        result["gui"] = measure_gui_latency(2.0 if quick else 5.0, 8.0 if quick else 15.0, DEFAULT_SWEEP_SCENE,
+                                            DEFAULT_SWEEP_SIZE)
     return result
 
 
@@ -376,6 +385,11 @@ def check_finer_targets(finer: dict) -> dict:
     minimum = FINER_TARGETS["live_snapshot_min_hz"]
     name = f"FINER++ lab snapshots >= {minimum:g} Hz (every cell, {live.get('size', '?')} px)"
     checks[name] = live["snapshots_per_s"] >= minimum and live["all_cells_every_snapshot"] if "snapshots_per_s" in live else False
+    gui = finer.get("gui", {})
+    if "timer_lateness" in gui:
+        limit = FINER_TARGETS["gui_p95_max_ms"]
+        checks[f"FINER++ lab in the window: redrawn >= {minimum:g} Hz, event-loop lateness p95 <= {limit:g} ms"] = (
+            gui["snapshots_rendered_per_s"] >= minimum and gui["timer_lateness"].get("p95_ms", math.inf) <= limit)
     return checks
 
 
@@ -456,4 +470,17 @@ def render_finer(finer: dict) -> list[str]:
                       str(live["cells_in_lockstep"])]])
     lines.append("   snapshot intervals and steps per snapshot count from the last snapshot before the window")
     lines.append(f"   target: >= {FINER_TARGETS['live_snapshot_min_hz']:g} snapshots/s, each with every cell")
+    gui = finer.get("gui", {})
+    if "skipped" in gui:
+        lines.append(f"8d. The lab in the app's window: skipped ({gui['skipped']})")
+    elif gui:
+        lines.append(f"8d. The lab in the app's window (Qt {gui['qt_platform']}, {gui['seconds']:.0f} s, default sweep "
+                     f"at {DEFAULT_SWEEP_SIZE} px): every snapshot drawn by the real SweepLabView")
+        rows = [[name, str(stats.get("count", 0)), *(f"{stats.get(key, math.nan):.1f}" for key in ("p50_ms", "p95_ms", "max_ms"))]
+                for name, stats in (("10 ms timer lateness", gui["timer_lateness"]),
+                                    ("posted event delay", gui["posted_event_delay"]))]
+        lines += _table(["probe", "samples", "p50 ms", "p95 ms", "max ms"], rows)
+        lines.append(f"   snapshots drawn {gui['snapshots_rendered_per_s']:.2f}/s, training {gui['training_steps_per_s']:.2f} "
+                     f"steps/s a cell, GUI thread busy {100 * gui['gui_thread_cpu_fraction']:.0f}% "
+                     f"(target: >= {FINER_TARGETS['live_snapshot_min_hz']:g} Hz and p95 <= {FINER_TARGETS['gui_p95_max_ms']:g} ms)")
     return lines

@@ -35,7 +35,8 @@ def percentiles_ms(samples: list[float]) -> dict:
             "mean_ms": float(values.mean())}
 
 
-def measure_gui_latency(warmup_s: float, seconds: float) -> dict:
+def measure_gui_latency(warmup_s: float, seconds: float, scene=None, size: int | None = None) -> dict:
+    """The probes on the app's window training ``scene`` at ``size`` px (default: the default scene)."""
     from PySide6 import QtCore, QtWidgets
 
     from app.main_window import MainWindow
@@ -80,8 +81,10 @@ def measure_gui_latency(warmup_s: float, seconds: float) -> dict:
         loop.exec()
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    signal = load_signal(DEFAULT_SIGNAL, DEFAULT_SIZE)
-    window = MainWindow(signal, Scene(field=DEFAULT_FIELD, train=DEFAULT_TRAIN), DEFAULT_SIZE, running=True)
+    scene = scene or Scene(field=DEFAULT_FIELD, train=DEFAULT_TRAIN)
+    size = size or DEFAULT_SIZE
+    signal = load_signal(DEFAULT_SIGNAL, size)
+    window = MainWindow(signal, scene, size, running=True)
     window.show()
     probe = Probe()
     window.session.snapshotReady.connect(probe.rendered)
