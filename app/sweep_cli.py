@@ -15,7 +15,7 @@ import numpy as np
 
 from models.activations import ACTIVATION_NAMES
 from models.metrics import HF_CUTOFF, high_frequency_energy, log_spectrum
-from models.sweep import DEFAULT_KS, STRATEGIES, parse_ks
+from models.sweep import DEFAULT_KS, STRATEGIES, MemberTrainer, parse_ks
 
 SWEEP_EXAMPLES = """\
 examples:
@@ -97,9 +97,10 @@ def sweep_main(args) -> int:
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
     verbose = not args.quiet
+    strategy = "batched" if isinstance(runs[0][1], MemberTrainer) else "interleaved"
     if verbose:
-        print(f"fieldlab sweep: {len(runs)} members on {signal.name} {'x'.join(map(str, signal.shape))}, "
-              f"{type(runs[0][1]).__name__ == 'MemberTrainer' and 'batched' or 'interleaved'}", file=sys.stderr)
+        print(f"fieldlab sweep: {len(runs)} members on {signal.name} {'x'.join(map(str, signal.shape))}, {strategy}",
+              file=sys.stderr)
     started = time.perf_counter()
     warnings = {}
     report_every = max(1, args.steps // 10)
@@ -132,7 +133,7 @@ def sweep_main(args) -> int:
             cells.append((label, metrics["psnr"], reconstruction))
         summary = {
             "signal": signal.name, "shape": list(signal.shape), "steps": args.steps, "seconds": round(seconds, 3),
-            "strategy": "batched" if type(runs[0][1]).__name__ == "MemberTrainer" else "interleaved",
+            "strategy": strategy,
             "device": str(runs[0][1].device), "field": scene.field.to_dict(), "train": scene.train.to_dict(),
             "sweep": scene.sweep.to_dict(),
             "hf_energy_definition": f"share of the reconstruction's spectral energy (mean removed, channels averaged) "

@@ -1,10 +1,10 @@
 """Activations of coordinate networks: SIREN's sine, Gauss, WIRE's wavelet and their FINER++ variable-periodic
 versions (papers/finer-plus-plus.txt, Eq. 5; METHODS.md).
 
-One ``Activation`` says how a layer's pre-activation ``z = W x + b`` becomes its output, how that layer's
-weights are initialised, and which learning rate suits it. Every field (plain MLP, streamable, Local-Global,
-ResFields) applies the same object after its own affine map, so an activation choice means the same thing
-everywhere. FINER++'s bias range k (first-layer biases ~ U(-k, k)) is a property of the field, not of the
+One ``Activation`` says how a layer's pre-activation ``z = W x + b`` becomes its output and how that layer's
+weights are initialised (learning rates per activation: models/scenes.DEFAULT_LR). Every field (plain MLP,
+streamable, Local-Global, ResFields) applies the same object after its own affine map, so an activation
+choice means the same thing everywhere. FINER++'s bias range k (first-layer biases ~ U(-k, k)) is a property of the field, not of the
 activation: see ``init_first_bias_``.
 
 Conventions (paper's parameterisation; the reference code's values follow from them):
@@ -44,8 +44,6 @@ DEFAULT_WAVELET_OMEGA = 20.0
 """w0' of WIRE and FINER++ wavelet (reference: WIRE omega_w 20; FINER++ wavelet omega_w 4 = 20 / wf)."""
 DEFAULT_OMEGA_F = {"finer-gauss": 3.0, "finer-wavelet": 5.0}
 """wf, the frequency of the inner variable-periodic sine (reference code; the paper states 2.5)."""
-DEFAULT_LR = {"siren": 5e-4, "finer": 5e-4, "gauss": 5e-3, "finer-gauss": 1e-3, "wire": 5e-3, "finer-wavelet": 1e-3}
-"""Adam learning rates of the FINER++ reference scripts (3x256 networks, 5000 steps with decay)."""
 
 
 def canonical_name(name: str, real_only: bool = False) -> str:
@@ -147,9 +145,6 @@ class Activation:
             return 1.0 / math.sqrt(fan_in)
         factor = {"siren": self.w0, "finer": self.w0, "finer-gauss": self.wf}.get(self.name, self.wavelet_omega)
         return siren_weight_bound(fan_in, factor, is_first)
-
-    def default_lr(self) -> float:
-        return DEFAULT_LR[self.name]
 
     def curve(self, z: np.ndarray) -> np.ndarray:
         """The activation over real pre-activations (the real part for complex ones), for plots."""
