@@ -156,6 +156,7 @@ class ControlPanel(QtWidgets.QWidget):
         for widget in (self.width_box, self.depth, self.w0, self.sigma, self.bias_k, self.batch, self.seed):
             widget.valueChanged.connect(self._changed)
         self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.preset.currentIndexChanged.connect(self._preset_changed)
         self.lr.lineEdit().editingFinished.connect(self._lr_finished)
         self.lr.activated.connect(lambda _: self._lr_finished())
         self.play.toggled.connect(self._play_toggled)
@@ -318,6 +319,11 @@ class ControlPanel(QtWidgets.QWidget):
     def _changed(self, *_):
         self._update_enabled()
         self._debounce.start()
+
+    def _preset_changed(self, *_):
+        if self.preset.currentData() == "sweep":  # a sweep's learning rate is SIREN's; members scale it
+            self._last_lr = default_lr("siren")
+            self.lr.setCurrentText(_format_lr(self._last_lr))
 
     def _kind_changed(self, *_):
         self._last_lr = default_lr(self.kind.currentData())

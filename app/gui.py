@@ -34,7 +34,9 @@ def run_gui(args) -> int:
             activation = args.model if args.model.startswith("finer") else "finer"
             field = replace(field, kind=activation, width=args.width if args.width != DEFAULT_FIELD.width else base.field.width,
                             bias_range=None)
-            train = replace(train, batch_size=0 if args.batch == DEFAULT_TRAIN.batch_size else args.batch)
+            # a sweep's lr is SIREN's; the members scale it by their activation's default (models/scenes.py)
+            train = replace(train, batch_size=0 if args.batch == DEFAULT_TRAIN.batch_size else args.batch,
+                            lr=args.lr if args.lr is not None else base.train.lr)
             scene = replace(base, field=field, train=train, sweep=replace(base.sweep, activations=(activation,)))
         elif args.preset == "growth" or args.model == "streamable":
             scene = growth_scene_from_args(args, field, train)

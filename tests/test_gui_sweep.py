@@ -82,3 +82,18 @@ def test_sweep_settings_from_the_panel_rebuild_the_members(qtbot, sweep):
     box.ks.setText("1, x")
     with pytest.raises(ValueError, match="'x' is neither a number"):
         win.controls.scene()
+
+
+def test_switching_to_the_sweep_resets_the_learning_rate_to_sirens(qtbot):
+    from models.scenes import DEFAULT_TRAIN
+
+    win = open_window(qtbot, Scene(field=FieldConfig(kind="siren", width=16, depth=2), train=DEFAULT_TRAIN),
+                      running=False)
+    controls = win.controls
+    controls.kind.setCurrentIndex(controls.kind.findData("gauss"))
+    assert controls.scene().train.lr == pytest.approx(1e-2)  # Gauss's own default
+    controls.preset.setCurrentIndex(controls.preset.findData("sweep"))
+    scene = controls.scene()
+    assert scene.train.lr == pytest.approx(1e-3), "a sweep's learning rate is SIREN's; members scale it"
+    assert {c.kind: t.lr for c, t in scene.sweep_members()} == {"finer": pytest.approx(1e-3), "siren": pytest.approx(1e-3)}
+    win.close()
