@@ -259,6 +259,10 @@ class ControlPanel(QtWidgets.QWidget):
                      stage_bias_ranges=parse_bias_ranges(self.bias_ranges.text()),
                      baseline=self.baseline.isChecked() and not self.spatial.isChecked())
 
+    def cancel_pending_change(self) -> None:
+        """Drop a debounced sceneChanged that has not fired yet."""
+        self._debounce.stop()
+
     def working_size(self) -> int:
         return self.size.value()
 

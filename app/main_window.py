@@ -71,6 +71,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
 
         self.last_error = ""
+        self._closed = False
         self._dialogs: list[QtWidgets.QMessageBox] = []
         self.controls.sceneChanged.connect(self.restart)
         self.controls.sourceChanged.connect(self._source_picked)
@@ -160,6 +161,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- session lifecycle -----------------------------------------------------------------------------
     def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
+        if self._closed:
+            return
         if scene.preset in ("crop", "sweep") and signal.kind != "image":
             lab = "crop & extend lab partitions" if scene.preset == "crop" else "FINER++ lab compares"
             self.show_error("This lab needs an image", f"the {lab} images; open an image")
@@ -432,6 +435,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                     "Drop an image on the window to fit it.")
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self._closed = True
+        self.controls.cancel_pending_change()  # a setting changed just before closing must not restart a session
         self.session.shutdown()
         for box in list(self._dialogs):
             box.close()

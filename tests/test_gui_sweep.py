@@ -97,3 +97,15 @@ def test_switching_to_the_sweep_resets_the_learning_rate_to_sirens(qtbot):
     assert scene.train.lr == pytest.approx(1e-3), "a sweep's learning rate is SIREN's; members scale it"
     assert {c.kind: t.lr for c, t in scene.sweep_members()} == {"finer": pytest.approx(1e-3), "siren": pytest.approx(1e-3)}
     win.close()
+
+
+def test_a_setting_changed_just_before_closing_starts_nothing(qtbot):
+    import threading
+
+    win = open_window(qtbot, sweep_scene(), running=False)
+    wait_for(qtbot, win, lambda s: len(s.runs) == 4)
+    win.controls.width_box.setValue(24)  # debounced: would restart the session 350 ms later
+    win.close()
+    qtbot.wait(700)
+    assert win.session.worker is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("fieldlab-") and t.is_alive()]
