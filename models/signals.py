@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from models.sdf_signal import SdfTarget
 
 SAMPLE_IMAGES = (
     "camera", "astronaut", "coffee", "chelsea", "cat", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -46,6 +50,8 @@ class Signal:
     note: str = ""
     """Something the user should know about how the signal was prepared (e.g. downscaling)."""
     original_shape: tuple[int, ...] = field(default=())
+    sdf: "SdfTarget | None" = None
+    """The 3D target's ground truth, for kind 'sdf'."""
 
     @property
     def in_features(self) -> int:
@@ -192,11 +198,16 @@ def _read_failure_reason(exc: BaseException) -> str:
 
 
 def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True) -> Signal:
-    """A signal by sample name (``camera``, ``sinusoids``, ...) or by image file path."""
+    """A signal by sample name (``camera``, ``sinusoids``, ``torus``, ...) or by image or mesh file path (3D shapes and
+    meshes become signed-distance targets: models/sdf_signal.py; ``size`` is for images only)."""
     if not source:
         raise SignalError("no signal given: pass a sample name or an image file")
     if source in CURVE_SIGNALS:
         return sinusoids_signal()
+    from .sdf_signal import is_sdf_source, sdf_signal  # here: sdf_signal builds on this module
+
+    if is_sdf_source(source):
+        return sdf_signal(source)
     if source in SAMPLE_IMAGES:
         return image_signal(load_sample_image(source), source, size, keep_aspect)
     if os.path.exists(source):
