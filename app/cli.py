@@ -19,7 +19,8 @@ from .sweep_cli import add_sweep_command, sweep_main
 
 EPILOG = """\
 signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
-'sinusoids' (the 1D sum of sinusoids), or a PNG/JPEG/TIFF/BMP file.
+'sinusoids' (the 1D sum of sinusoids), a PNG/JPEG/TIFF/BMP file, a 3D shape (sphere, torus, box, gyroid,
+bumpy-sphere, blobs, trimesh primitives, bundled meshes) or a mesh file (OBJ/PLY/STL/GLB/OFF).
 
 examples:
   fieldlab                                   open the app on the default scene (cameraman, SIREN)
@@ -33,6 +34,9 @@ examples:
   fieldlab fit --signal camera --model finer --k 2 --width 64 --depth 4 --steps 300 --out runs/finer
   fieldlab sweep --signal camera --activation finer --k 0,0.5,1,2,5,10 --reference --steps 300 --out runs/sweep
   fieldlab fit --signal camera --model local-global --extend --region top --extend-at 300 --steps 300 --out runs/ext
+  fieldlab fit --signal torus --model siren --steps 500 --out runs/torus      (3D: a signed distance field)
+  fieldlab fit --signal my_mesh.obj --steps 1000 --out runs/mesh
+  fieldlab render runs/torus --mesh torus.ply --resolution 256
 """
 
 
@@ -113,10 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="optimisation steps (default 1000; --model streamable trains --stage-steps per stage instead)")
     fit.add_argument("--out", required=True, help="output folder: metrics.json, reconstruction.png, field.safetensors, field.json")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--resolution", type=int, default=None,
+                     help="3D shapes: marching-cubes grid of the mesh written (default 256, narrow band)")
 
     render = commands.add_parser("render", help="re-render a saved field at any resolution")
     render.add_argument("folder", help="a folder written by 'fieldlab fit'")
-    render.add_argument("--out", required=True, help="PNG file to write")
+    render.add_argument("--out", default=None, help="PNG file to write (images and curves)")
+    render.add_argument("--mesh", default=None, metavar="OUT.ply",
+                        help="3D field: write its marching-cubes mesh (.ply, .obj, .glb or .stl)")
+    render.add_argument("--resolution", type=int, default=None,
+                        help="3D field: grid cells per axis for --mesh (default 256; narrow band)")
+    render.add_argument("--level", type=float, default=None,
+                        help="3D field: iso-level (default 0 for a signed distance, 0.5 for occupancy)")
     render.add_argument("--size", type=int, default=None, help="longer side in px (default: the trained size)")
     render.add_argument("--width", type=int, default=None, help="streamable field: the stage width to render (default: widest)")
     render.add_argument("--residual", action="store_true",
@@ -257,6 +269,10 @@ def _fit(args) -> int:
         raise UserFacingError(f"--out {args.out}: exists and is not a folder")
     signal = load_signal_or_fail(args.signal, args.size)
     field_config, train_config = configs_from_args(args)
+    if signal.kind == "sdf":
+        from .sdf_cli import fit_sdf
+
+        return fit_sdf(args, signal, field_config, train_config, UserFacingError)
     if args.model in PARTITIONED_MODELS:
         return fit_partitioned(args, signal, field_config, train_config)
     scene = growth_scene_from_args(args, field_config, train_config) if args.model == "streamable" else None
@@ -349,6 +365,14 @@ def _render(args) -> int:
         saved = load_field(args.folder)
     except CheckpointError as exc:
         raise UserFacingError(str(exc)) from None
+    if args.mesh is not None:
+        from .sdf_cli import render_sdf
+
+        return render_sdf(args, saved, UserFacingError)
+    if args.out is None:
+        raise UserFacingError("render needs --out FILE.png (or --mesh OUT.ply for a 3D field)")
+    if saved.meta.get("signal", {}).get("kind") == "sdf":
+        raise UserFacingError(f"{args.folder}: a 3D field renders to a mesh: use --mesh OUT.ply [--resolution N]")
     if args.size is not None and args.size < 2:
         raise UserFacingError(f"--size must be at least 2, got {args.size}")
     if os.path.splitext(args.out)[1].lower() != ".png":

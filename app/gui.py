@@ -46,6 +46,10 @@ def run_gui(args) -> int:
             scene = Scene(field=field, train=train, preset="crop", lr_override=args.lr is not None,
                           crop=crop_settings_from_args(args))
         else:
+            if signal.kind == "sdf":
+                from .sdf_cli import apply_3d_defaults
+
+                field, train = apply_3d_defaults(args, field, train)
             scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None

@@ -19,6 +19,7 @@ from .fields import FieldConfig, evaluate_in_chunks
 from .first_layer import FirstLayerView, first_layer_view
 from .growth import StageInfo
 from .metrics import high_frequency_energy, log_spectrum, psnr, radial_power_spectrum
+from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field
 from .signals import Signal
 from .streamable import evaluate_widths_in_chunks
 from .width_views import WidthCache, WidthView
@@ -63,6 +64,11 @@ class RunSnapshot:
     """Share of the reconstruction's spectral energy above metrics.HF_CUTOFF cycles per sample."""
     first_layer: FirstLayerView | None = None
     """For an activated plain field: its first layer's pre-activation histogram and neuron frequencies."""
+    sdf: SdfView | None = None
+    """For a 3D signal: the mesh, slice and surface metrics (then ``reconstruction`` and ``error`` show the slice,
+    and ``psnr`` is NaN); for a growing field, of the width in training."""
+    sdf_widths: tuple[SdfView, ...] = ()
+    """For a growing field on a 3D signal: every allocated width's mesh, for the width slider."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,20 @@ class RenderRequest:
     runs: list[RunState]
     message: str = ""
     error: str = ""
+    sdf_settings: SdfViewSettings | None = None
+    """For a 3D signal: how the views want it drawn (None: the defaults)."""
+    still: bool = False
+    """For a 3D signal: make the fine mesh now even though training runs ('extract now')."""
+
+    @property
+    def wants_still(self) -> bool:
+        return self.still or not self.running
+
+
+def _filled(field, value: float):
+    def evaluate(points: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(field(points), nan=value)
+    return evaluate
 
 
 def carry_news(old: Snapshot, new: Snapshot) -> Snapshot:
@@ -168,12 +188,20 @@ class SnapshotRenderer:
     def __init__(self, signal: Signal, output: LatestSlot):
         self.signal = signal
         self.output = output
-        self.target = readonly(signal.target_display())
-        self.target_spectrum = readonly(log_spectrum(self.target))
-        self.target_radial_power = tuple(readonly(a) for a in radial_power_spectrum(self.target))
-        self.target_hf_energy = high_frequency_energy(self.target)
+        self.sdf = SdfRenderer(signal) if signal.sdf is not None else None
+        """The 3D part (meshes, slices, surface metrics) for a 3D signal."""
+        if self.sdf is None:
+            self.target = readonly(signal.target_display())
+            self.target_spectrum = readonly(log_spectrum(self.target))
+            self.target_radial_power = tuple(readonly(a) for a in radial_power_spectrum(self.target))
+            self.target_hf_energy = high_frequency_energy(self.target)
+        else:  # a 3D target has no image of its own: the views draw its slices and mesh
+            self.target = self.target_spectrum = readonly(np.zeros((1, 1), np.float32))
+            self.target_radial_power, self.target_hf_energy = None, float("nan")
         self.cost = 0.0
-        """Seconds the last render took (the worker paces its requests by it)."""
+        """Seconds the last (live) render took (the worker paces its requests by it)."""
+        self.duty = 1 / 6 if self.sdf is None else 1 / 2
+        """Share of the time the renderer may keep a core busy: the worker publishes at most every cost / duty s."""
         self._condition = threading.Condition()
         self._pending: RenderRequest | None = None
         self._stopped = False
@@ -207,19 +235,32 @@ class SnapshotRenderer:
                     return
                 request, self._pending = self._pending, None
             started = time.perf_counter()
-            try:
-                snapshot = self._render(request)
-            except Exception as exc:  # a failed render must not take the session down
-                snapshot = self._render(replace(request, runs=[], error=f"could not draw the field: {type(exc).__name__}: {exc}"))
+            snapshot = self._render_safely(request, still=False)
             self.output.put(snapshot)
             self.cost = time.perf_counter() - started
+            if self.sdf is not None and request.wants_still and not snapshot.error:
+                with self._condition:
+                    newer = self._pending is not None or self._stopped
+                if not newer:  # a fine mesh when paused or asked for, unless something newer is waiting
+                    self.output.put(self._render_safely(replace(request, message="", error=""), still=True))
+
+    def _render_safely(self, request: RenderRequest, still: bool) -> Snapshot:
+        try:
+            return self._render(request, still)
+        except Exception as exc:  # a failed render must not take the session down
+            return self._render(replace(request, runs=[], error=f"could not draw the field: {type(exc).__name__}: {exc}"), False)
 
     @torch.no_grad()
-    def _render(self, request: RenderRequest) -> Snapshot:
+    def _render(self, request: RenderRequest, still: bool = False) -> Snapshot:
         for key in [k for k in self._psnr if k[0] != request.generation]:
             del self._psnr[key]
         self._widths.forget_other_generations(request.generation)
-        runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
+        if self.sdf is not None:
+            self.sdf.forget_other_generations(request.generation)
+            settings = request.sdf_settings or SdfViewSettings()
+            runs = tuple(self._render_sdf_run(request.generation, i, run, settings, still) for i, run in enumerate(request.runs))
+        else:
+            runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
         return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
                         self.signal, self.target, self.target_spectrum, runs, request.message, request.error,
                         self.target_radial_power, self.target_hf_energy)
@@ -261,6 +302,31 @@ class SnapshotRenderer:
                            readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history),
                            run.stages, widths, run.partitions, partition_psnr, run.extension_step, run.waiting,
                            run.config, high_frequency_energy(spectrum_of), first_layer)
+
+    def _render_sdf_run(self, generation: int, index: int, run: RunState, settings: SdfViewSettings, still: bool) -> RunSnapshot:
+        """A 3D field: its mesh, slice and surface metrics (the slice stands in for the image arrays)."""
+        run.evaluator.load_state_dict(run.weights)
+        device = next(run.evaluator.parameters()).device
+        widths: tuple[SdfView, ...] = ()
+        if run.stages is not None:
+            widths = self.sdf.render_widths(run.evaluator, run.stages, settings, still=still, generation=generation,
+                                            index=index, step=run.step)
+            allocated = [k for k, state in enumerate(run.stages.states) if state != "pending"]
+            view = widths[allocated.index(run.stages.stage)] if run.stages.stage in allocated else widths[-1]
+        else:
+            field = module_field(run.evaluator, device)
+            if run.partitions is not None:  # cropped partitions have no output: there the shape ends (outside)
+                outside = self.sdf.outside_value
+                field = _filled(field, outside)
+            # a crop changes the field without a step: the structure count keeps cached fine meshes apart
+            version = f"structure {run.partitions.structure}" if run.partitions is not None else ""
+            view = self.sdf.render(field, settings, still=still, generation=generation, index=index, step=run.step,
+                                   tag=version)
+        error = readonly(np.abs(view.slice_field - view.slice_target))
+        no_psnr = readonly(np.zeros((0, 2)))  # surface metrics over time live in view.history
+        return RunSnapshot(run.label, run.params, run.step, view.slice_field, error, readonly(np.zeros((1, 1), np.float32)),
+                           float("nan"), run.loss, no_psnr, readonly(run.loss_history), run.stages, (), run.partitions,
+                           None, run.extension_step, run.waiting, run.config, sdf=view, sdf_widths=widths)
 
     def _render_widths(self, generation: int, index: int, run: RunState) -> tuple[WidthView, ...]:
         """Every allocated width; trained ones come from the cache, and with a fresh full-batch prediction

@@ -59,6 +59,7 @@ class TrainingWorker:
         self._structures: list = []
         self._rate = 0.0
         self._announced_finish = False
+        self._view_settings = None
 
     # -- the caller's side: every method below only enqueues -------------------------------------------
     def start(self) -> "TrainingWorker":
@@ -79,6 +80,14 @@ class TrainingWorker:
 
     def set_lr(self, lr: float) -> None:
         self._commands.put(_Command("set_lr", (float(lr),)))
+
+    def set_view(self, settings) -> None:
+        """How a 3D signal's fields are drawn (models.sdf_render.SdfViewSettings); redraws at once."""
+        self._commands.put(_Command("set_view", (settings,)))
+
+    def extract_still(self) -> None:
+        """Make a 3D field's fine mesh now, even while training."""
+        self._commands.put(_Command("extract_still"))
 
     def call(self, function: Callable[[list[tuple[str, Trainer]]], str | None]) -> None:
         """Run ``function(trainers)`` on the worker thread between steps (saving, lab-specific edits, ...).
@@ -140,7 +149,7 @@ class TrainingWorker:
                 error = _describe(exc)
             now = time.perf_counter()
             # the renderer shares the GUI's spare core: keep it busy at most ~1/6 of the time
-            interval = max(self._min_interval, 6.0 * self._renderer.cost)
+            interval = max(self._min_interval, self._renderer.cost / self._renderer.duty)
             if now - last_publish >= interval or (not self._running and not pending_steps) or error:
                 self._rate = window_steps / (now - window_start) if now > window_start else 0.0
                 window_start, window_steps = now, 0
@@ -177,6 +186,11 @@ class TrainingWorker:
                 self._publish(message=str(result or ""))
             except Exception as exc:
                 self._publish(error=_describe(exc))
+        elif command.name == "set_view":
+            self._view_settings = command.args[0]
+            self._publish()
+        elif command.name == "extract_still":
+            self._publish(still=True)
         elif command.name == "set_lr":
             for _, trainer in self._trainers:
                 trainer.set_lr(command.args[0])
@@ -197,7 +211,7 @@ class TrainingWorker:
             self._running = False
             self._publish(error=f"could not build the model: {_describe(exc)}")
 
-    def _publish(self, message: str = "", error: str = "") -> None:
+    def _publish(self, message: str = "", error: str = "", still: bool = False) -> None:
         """Check the losses (restoring after a divergence), then hand copies to the renderer."""
         diverged = []
         for label, trainer in self._trainers:
@@ -216,7 +230,7 @@ class TrainingWorker:
         device = str(self._trainers[0][1].device) if self._trainers else "-"
         step = self._trainers[0][1].step_count if self._trainers else 0
         self._renderer.submit(RenderRequest(self._generation, step, self._running, self._rate, device, runs,
-                                            message, error))
+                                            message, error, self._view_settings, still))
 
     @staticmethod
     def _run_state(label: str, trainer: Trainer, evaluator, paused: bool = False) -> RunState:
@@ -228,7 +242,7 @@ class TrainingWorker:
             step, prediction, weights = cached[0], cached[1], None
         else:
             step, prediction = trainer.step_count, None
-        if cached is None or stages is not None:  # a growing field may need its other widths evaluated
+        if cached is None or stages is not None or trainer.signal.sdf is not None:  # other widths, or a 3D mesh
             weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         loss = trainer.loss_values[-1] if trainer.loss_values else float("nan")
         history = np.column_stack([np.asarray(trainer.loss_steps, dtype=np.float64),
