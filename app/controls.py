@@ -15,6 +15,7 @@ from models.activations import LABELS
 from models.fields import FieldConfig
 from models.growth import GrowthConfig
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, default_lr
+from models.sdf_signal import SDF_SHAPES
 from models.signals import CURVE_SIGNALS, SAMPLE_IMAGES
 from models.training import TrainConfig
 
@@ -69,8 +70,11 @@ class ControlPanel(QtWidgets.QWidget):
             self.source.addItem(name, name)
         for name in CURVE_SIGNALS:
             self.source.addItem(f"{name} (1D)", name)
-        self.open_button = QtWidgets.QPushButton("Open image…")
-        self.open_button.setToolTip("PNG, JPEG, TIFF or BMP; you can also drop a file on the window")
+        for name in SDF_SHAPES:
+            self.source.addItem(f"{name} (3D)", name)
+        self.open_button = QtWidgets.QPushButton("Open image or mesh…")
+        self.open_button.setToolTip("PNG, JPEG, TIFF or BMP images; OBJ, PLY, STL, GLB or OFF meshes (fitted as signed "
+                                    "distance fields); you can also drop a file on the window")
         self.size = QtWidgets.QSpinBox(minimum=16, maximum=2048, singleStep=32, value=DEFAULT_SIZE, suffix=" px")
         self.size.setToolTip("Working size: larger images are downscaled so their longer side fits (aspect kept)")
         source_form.addRow("Sample", self.source)

@@ -14,11 +14,15 @@ from .controls import ControlPanel
 from .crop_views import CropLabView
 from .growth_views import CurveGrowthView, GrowthLabView
 from .headless import save_runs
+from .sdf_views import SdfLabView
 from .session import LiveSession
 from .sweep_views import SweepLabView
 from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
 
-FILE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)"
+FILE_FILTER = ("Images and meshes (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.obj *.ply *.stl *.glb *.gltf *.off);;"
+               "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;Meshes (*.obj *.ply *.stl *.glb *.gltf *.off);;All files (*)")
+MESH_FILTER = "PLY (*.ply);;Wavefront OBJ (*.obj);;glTF binary (*.glb);;STL (*.stl)"
+ANIMATION_FILTER = "MP4 video (*.mp4);;Animated GIF (*.gif)"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -38,10 +42,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.curve_growth_view = CurveGrowthView()
         self.crop_view = CropLabView()
         self.sweep_view = SweepLabView()
+        self.sdf_view = SdfLabView()
         self.metrics = MetricsPlots()
         self.views = QtWidgets.QStackedWidget()
         for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view,
-                     self.crop_view, self.sweep_view):
+                     self.crop_view, self.sweep_view, self.sdf_view):
             self.views.addWidget(view)
         self.note = QtWidgets.QLabel()
         self.note.setStyleSheet("background:#fff4c2; border:1px solid #e0c060; padding:4px;")
@@ -90,6 +95,11 @@ class MainWindow(QtWidgets.QMainWindow):
             view.pixelReport.connect(lambda text: self.statusBar().showMessage(text) if text
                                      else self.statusBar().clearMessage())
         self.sweep_view.openRequested.connect(self.open_sweep_member)
+        self.sdf_view.settingsChanged.connect(self._sdf_settings_changed)
+        self.sdf_view.extractRequested.connect(self._extract_still)
+        self.sdf_view.exportRequested.connect(self.export_mesh)
+        self.sdf_view.turntableRequested.connect(self.export_turntable)
+        self.sdf_view.partitionClicked.connect(self._partition_clicked_3d)
         self.image_view.backRequested.connect(self.back_to_sweep)
         self.session.signalLoaded.connect(self._signal_loaded)
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
@@ -111,7 +121,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_action = file_menu.addAction("&Open image…", self.open_file_dialog)
+        open_action = file_menu.addAction("&Open image or mesh…", self.open_file_dialog)
         open_action.setShortcut(QtGui.QKeySequence.Open)
         save_action = file_menu.addAction("&Save field…", self.save_fields)
         save_action.setShortcut(QtGui.QKeySequence.Save)
@@ -139,6 +149,15 @@ class MainWindow(QtWidgets.QMainWindow):
         presets.addAction("Extend a half-trained image (paper Fig. 7)", lambda: self._preset_crop(True))
         presets.addSeparator()
         presets.addAction("FINER++ bias sweep: k = 0…10 vs SIREN", self._preset_sweep)
+        presets.addSeparator()
+        presets.addAction("3D: SIREN signed distance field of a torus", lambda: self._preset_3d("torus"))
+        presets.addAction("3D: a detailed shape (bumpy sphere)", lambda: self._preset_3d("bumpy-sphere"))
+        presets.addAction("3D: spectral bias on a gyroid (ReLU vs Fourier vs SIREN)",
+                          lambda: self._preset_3d("gyroid", "spectral-bias"))
+        presets.addAction("3D: spectral growth of a bumpy sphere, a mesh per width",
+                          lambda: self._preset_3d("bumpy-sphere", "growth"))
+        presets.addAction("3D: crop a Local-Global SIREN, 4×4×4 partitions (click the slice)",
+                          lambda: self._preset_3d("blobs", "crop"))
         growth_menu = self.menuBar().addMenu("&Growth")
         grow_action = growth_menu.addAction("Grow now (end the stage in training)", self.grow_now)
         grow_action.setShortcut(QtGui.QKeySequence("Ctrl+G"))
@@ -163,13 +182,25 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
         if self._closed:
             return
-        if scene.preset in ("crop", "sweep") and signal.kind != "image":
+        if scene.preset == "crop" and signal.kind == "sdf" and scene.crop.extend:
+            self.show_error("Not available in 3D", "the extension experiment pre-trains on part of an image; "
+                            "in 3D, crop partitions and restore them")
+            return
+        allowed = ("image", "sdf") if scene.preset == "crop" else ("image",)
+        if scene.preset in ("crop", "sweep") and signal.kind not in allowed:
             lab = "crop & extend lab partitions" if scene.preset == "crop" else "FINER++ lab compares"
             self.show_error("This lab needs an image", f"the {lab} images; open an image")
             return
+        if scene.preset == "growth" and signal.kind == "sdf" and scene.growth.spatial:
+            self.show_error("Not available in 3D", "spatial growing reveals image columns; turn it off for a 3D shape")
+            return
         self.image_view.show_member(None)
-        self.metrics.setVisible(scene.preset != "sweep")  # the sweep view plots PSNR per member itself
-        if scene.preset == "sweep":
+        # the sweep and 3D views plot their own metrics
+        self.metrics.setVisible(scene.preset != "sweep" and signal.kind != "sdf")
+        if signal.kind == "sdf":
+            self.views.setCurrentWidget(self.sdf_view)
+            self.sdf_view.slider.follow.setChecked(True)
+        elif scene.preset == "sweep":
             self.views.setCurrentWidget(self.sweep_view)
         elif scene.preset == "crop":
             self.views.setCurrentWidget(self.crop_view)
@@ -185,6 +216,8 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.views.setCurrentWidget(self.image_view)
         self.session.start(signal, scene, running)
+        if signal.kind == "sdf":
+            self.session.worker.set_view(self.sdf_view.settings)
         self.controls.set_running(running)
         self._show_note(signal)
 
@@ -256,6 +289,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """An edit from the Crop menu or the panel's buttons, applied to the run the crop view shows."""
         if self.session.worker is None or self.session.scene is None or self.session.scene.preset != "crop":
             return
+        if self.session.signal is not None and self.session.signal.kind == "sdf":
+            self._crop_action_3d(key)
+            return
         view = self.crop_view
         if key == "crop-selection":
             view.crop_selection()
@@ -271,6 +307,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self._edit(view.run_index, key, [])
         elif key == "extend":
             self.session.worker.call(_extend_all)
+
+    def _crop_action_3d(self, key: str) -> None:
+        """The Crop menu on a 3D field: partitions are picked on the slice, so only the history edits apply."""
+        run = self.sdf_view.run_index
+        if key in ("undo", "redo", "restore-all"):
+            self._edit(run, key, [])
+        else:
+            self.statusBar().showMessage("in 3D, click a partition on the slice to crop or restore it", 6000)
+
+    def _partition_clicked_3d(self, run: int, flat: int, present: bool) -> None:
+        self._edit(run, "crop" if present else "restore", [flat])
 
     def _edit(self, run: int, what: str, partitions: list) -> None:
         """crop / restore / undo / redo / restore-all on run ``run`` of the crop lab, on the worker thread."""
@@ -314,6 +361,56 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.sweep_view._snapshot is not None:
             self.sweep_view.render(self.sweep_view._snapshot)
 
+    # -- the 3D view's requests ----------------------------------------------------------------------------
+    def _sdf_settings_changed(self, settings) -> None:
+        if self.session.worker is not None:
+            self.session.worker.set_view(settings)
+
+    def _extract_still(self) -> None:
+        if self.session.worker is not None:
+            self.session.worker.extract_still()
+            self.statusBar().showMessage(f"extracting the {self.sdf_view.settings.still_resolution}³ mesh…", 5000)
+
+    def export_mesh(self, run: int = 0, path: str | None = None) -> None:
+        """Write run ``run``'s mesh at the 'paused' resolution (asks for a file unless ``path``); on the worker."""
+        worker = self.session.worker
+        if worker is None or self.session.signal is None or self.session.signal.kind != "sdf":
+            return
+        if path is None:
+            path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export mesh", os.getcwd(), MESH_FILTER)
+            if not path:
+                return
+            if not os.path.splitext(path)[1]:
+                path += "." + chosen.split("*.")[1].split(")")[0]
+        from models.mesh_io import export_trainer_mesh
+
+        settings = self.sdf_view.settings
+
+        def export(trainers) -> str:
+            label, trainer = trainers[min(run, len(trainers) - 1)]
+            return export_trainer_mesh(trainer, path, settings.still_resolution, settings.level)
+
+        worker.call(export)
+        self.statusBar().showMessage(f"exporting the {settings.still_resolution}³ mesh to {path}…", 5000)
+
+    def export_turntable(self, path: str | None = None, frames: int = 48) -> str:
+        """A full turn of the 3D view as MP4 or GIF (rendered off screen from the canvas)."""
+        from models.mesh_io import ExportError, write_animation
+
+        if path is None:
+            path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export turntable", os.getcwd(), ANIMATION_FILTER)
+            if not path:
+                return ""
+            if not os.path.splitext(path)[1]:
+                path += ".mp4" if "mp4" in chosen else ".gif"
+        try:
+            summary = write_animation(path, self.sdf_view.canvas.turntable_frames(frames), fps=24)
+        except ExportError as exc:
+            self.show_error("Could not export the turntable", str(exc))
+            return ""
+        self.statusBar().showMessage(summary, 10000)
+        return summary
+
     def _preset_sweep(self) -> None:
         from models.scenes import DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE
 
@@ -353,7 +450,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- signals ---------------------------------------------------------------------------------------
     def open_file_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image", os.getcwd(), FILE_FILTER)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image or mesh", os.getcwd(), FILE_FILTER)
         if path:
             self._load_source(path)
 
@@ -374,7 +471,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"Loading {os.path.basename(source)}…")
         self.session.load_signal_async(source, self.controls.working_size())
 
+    def _preset_3d(self, shape: str, preset: str = "image") -> None:
+        from dataclasses import replace
+
+        from models.scenes import DEFAULT_SDF_SCENE
+
+        from models.scenes import DEFAULT_SDF_CROP_SCENE, DEFAULT_SDF_GROWTH_SCENE
+
+        special = {"growth": DEFAULT_SDF_GROWTH_SCENE, "crop": DEFAULT_SDF_CROP_SCENE}
+        scene = special.get(preset) or replace(DEFAULT_SDF_SCENE, preset=preset)
+        self.controls.apply(scene, self.controls.working_size())
+        self._load_source(shape)
+
     def _signal_loaded(self, signal: Signal, source: str) -> None:
+        previous = self.session.signal
+        if previous is not None and (previous.kind == "sdf") != (signal.kind == "sdf"):
+            self._switch_defaults(signal)
         self.source = source
         self.controls.set_source(source, label=signal.name)
         self.statusBar().showMessage(f"Loaded {signal.name}", 3000)
@@ -384,6 +496,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("Invalid setting", str(exc))
             return
         self.start_session(signal, scene, running=self.controls.play.isChecked())
+
+    def _switch_defaults(self, signal: Signal) -> None:
+        """Between 2D and 3D the sensible model sizes differ: take the other dimension's defaults (keeping the
+        preset where it applies to both)."""
+        from dataclasses import replace
+
+        from models.scenes import DEFAULT_FIELD, DEFAULT_SDF_SCENE, DEFAULT_TRAIN
+
+        preset = self.controls.preset.currentData()
+        if signal.kind == "sdf":
+            scene = replace(DEFAULT_SDF_SCENE, preset=preset if preset in ("image", "spectral-bias") else "image")
+        else:
+            scene = Scene(field=DEFAULT_FIELD, train=DEFAULT_TRAIN, preset=preset if preset != "sweep" else "image")
+        self.controls.apply(scene, self.controls.working_size())
 
     def _show_note(self, signal: Signal) -> None:
         self.note.setText(f"{signal.name}: {signal.note}" if signal.note else "")
@@ -410,7 +536,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if snapshot.runs:
             params = " / ".join(f"{run.params:,}" for run in snapshot.runs)
             labels["params"].setText(f"params: {params}")
-            labels["psnr"].setText("PSNR: " + " / ".join(_db(run.psnr) for run in snapshot.runs))
+            if snapshot.runs[0].sdf is not None:
+                labels["psnr"].setText("Chamfer-L1: " + " / ".join(_chamfer(run.sdf) for run in snapshot.runs))
+            else:
+                labels["psnr"].setText("PSNR: " + " / ".join(_db(run.psnr) for run in snapshot.runs))
         self.controls.set_running(snapshot.running)
         if snapshot.message:
             self.statusBar().showMessage(snapshot.message, 15000)
@@ -438,6 +567,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closed = True
         self.controls.cancel_pending_change()  # a setting changed just before closing must not restart a session
         self.session.shutdown()
+        self.sdf_view.canvas.close()
         for box in list(self._dialogs):
             box.close()
         super().closeEvent(event)
@@ -453,6 +583,11 @@ def _extend_all(trainers) -> str:
         elif hasattr(trainer, "extend") and (parts is not None or trainer.extension_step is None):
             messages.append(f"{label}: {trainer.extend()}")
     return "; ".join(messages) or "nothing to extend"
+
+
+def _chamfer(view) -> str:
+    value = view.metrics.get("chamfer_l1") if view is not None else None
+    return f"{value:.4f}" if value is not None and math.isfinite(value) else "–"
 
 
 def _db(value: float) -> str:
