@@ -10,8 +10,8 @@ training targets for those are the distances to a fine ground-truth mesh (see ``
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -8,17 +8,27 @@ The sampling follows the ResFields TSDF recipe: half the points on the surface, 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
 
-from models.sdf_mesh import BUNDLED_MESHES, MESH_SUFFIXES, PRIMITIVES, MeshSdf, load_mesh_file, normalise_mesh, \
-    primitive_mesh, simplify_mesh
+from models.sdf_mesh import (
+    BUNDLED_MESHES,
+    MESH_SUFFIXES,
+    PRIMITIVES,
+    MeshSdf,
+    UnsignedDistance,
+    load_mesh_file,
+    normalise_mesh,
+    primitive_mesh,
+    simplify_mesh,
+)
 from models.sdf_shapes import ANALYTIC_SHAPES, AnalyticShape
 from models.signals import Signal, SignalError
 
@@ -85,9 +95,10 @@ class SdfTarget:
         return self.sdf(p) < 0
 
 
-def is_sdf_source(source: str) -> bool:
+def is_sdf_source(source: str | os.PathLike) -> bool:
     """A built-in shape name, or a path with a mesh suffix (.obj .ply .stl .glb .gltf .off)."""
-    return source in SDF_SHAPES or os.path.splitext(str(source))[1].lower() in MESH_SUFFIXES
+    source = os.fspath(source)
+    return source in SDF_SHAPES or os.path.splitext(source)[1].lower() in MESH_SUFFIXES
 
 
 def _read_only(array: np.ndarray, dtype) -> np.ndarray:
@@ -155,43 +166,39 @@ def _analytic_target(shape: AnalyticShape) -> SdfTarget:
         note = (f"exact analytic signed distance; ground-truth mesh: marching cubes at {res}^3 ({len(faces)} faces)"
                 " for display and Chamfer")
     else:
-        mesh = MeshSdf(_Mesh(vertices, faces))
+        distance = UnsignedDistance(vertices[faces], k=12)
+
+        def unsigned(p: np.ndarray) -> np.ndarray:
+            return distance(p).astype(np.float32)
 
         def sdf(p: np.ndarray) -> np.ndarray:
             p = np.asarray(p, dtype=np.float64).reshape(-1, 3)
-            return (np.sign(shape.sdf(p)) * mesh.unsigned(p)).astype(np.float32)
+            return (np.sign(shape.sdf(p)) * distance(p)).astype(np.float32)
 
-        unsigned = mesh.unsigned
         note = (f"{shape.note}; so the targets are the distances to a marching-cubes mesh ({res}^3, {len(faces)} "
-                f"faces, exact to within {mesh.error_bound:.2g}) with the sign of the formula")
+                f"faces; exact up to {distance.error_bound:.2g}, in practice to 1e-6) with the sign of the formula")
     normals = _unit(_gradient(shape.fn, points))
     return SdfTarget(shape.name, shape.label, shape.exact, sdf, unsigned, _read_only(vertices, np.float32),
                      _read_only(faces, np.int32), _read_only(points, np.float32), _read_only(normals, np.float32),
                      "sdf", note, inside_fn=lambda p: shape.sdf(p) < 0)
 
 
-@dataclass(frozen=True)
-class _Mesh:
-    """What MeshSdf needs of a mesh (no trimesh import for the analytic shapes)."""
-
-    vertices: np.ndarray
-    faces: np.ndarray
-
-
-def _mesh_target(mesh, name: str, label: str, notes: list[str]) -> SdfTarget:
+def _mesh_target(mesh, name: str, kind: str) -> SdfTarget:
+    """Normalise (and simplify) a mesh; the distances and signs come from a ``MeshSdf``."""
     mesh, normalised = normalise_mesh(mesh, name=name)
     mesh, simplified = simplify_mesh(mesh)
     distance = MeshSdf(mesh)
     vertices, faces = distance.vertices, distance.faces
-    rng = np.random.default_rng(1234)
-    points, face = _area_samples(vertices, faces, SURFACE_SAMPLES, rng)
+    points, face = _area_samples(vertices, faces, SURFACE_SAMPLES, np.random.default_rng(1234))
     tris = vertices[faces]
     normals = _unit(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]))[face]
-    notes = notes + [normalised] + ([simplified] if simplified else []) + [
-        distance.sign_note, f"unsigned distance exact to within {distance.error_bound:.2g}"]
-    return SdfTarget(name, f"{label} ({len(faces)} faces)", distance.watertight, distance.sdf, distance.unsigned,
-                     _read_only(vertices, np.float32), _read_only(faces, np.int32), _read_only(points, np.float32),
-                     _read_only(normals, np.float32), "sdf", "; ".join(n for n in notes if n), inside_fn=distance.inside)
+    exactness = (f"distances exact within {distance.refine_band} of the surface, at most "
+                 f"{distance.error_bound:.2g} over beyond")
+    note = "; ".join(n for n in (normalised, simplified, distance.sign_note, exactness) if n)
+    return SdfTarget(name, f"{name} ({kind}, {len(faces)} faces)", distance.watertight, distance.sdf,
+                     distance.unsigned, _read_only(vertices, np.float32), _read_only(faces, np.int32),
+                     _read_only(points, np.float32), _read_only(normals, np.float32), "sdf", note,
+                     inside_fn=distance.inside)
 
 
 @functools.lru_cache(maxsize=4)
@@ -200,20 +207,20 @@ def _named_target(name: str) -> SdfTarget:
         return _analytic_target(ANALYTIC_SHAPES[name])
     if name in _PRIMITIVE_NAMES:
         primitive = _PRIMITIVE_NAMES[name]
-        return _mesh_target(primitive_mesh(primitive), name, f"{primitive} (trimesh primitive)", [])
-    path = BUNDLED_MESHES[name]
-    return _mesh_target(load_mesh_file(path), name, f"{name} (bundled mesh)", [])
+        return _mesh_target(primitive_mesh(primitive), name, "trimesh primitive")
+    return _mesh_target(load_mesh_file(BUNDLED_MESHES[name]), name, "bundled mesh")
 
 
-def sdf_target(source: str) -> SdfTarget:
+def sdf_target(source: str | os.PathLike) -> SdfTarget:
     """The ground truth for a shape name or a mesh file (targets 'sdf'); any failure is a SignalError."""
+    source = os.fspath(source)
     if not source:
         raise SignalError("no shape given: pass a shape name or a mesh file")
     if source in SDF_SHAPES:
         return _named_target(source)
     if os.path.splitext(source)[1].lower() in MESH_SUFFIXES or os.path.exists(source):
         label = os.path.basename(source.rstrip("/\\")) or source
-        return _mesh_target(load_mesh_file(source), label, label, [])
+        return _mesh_target(load_mesh_file(source), label, "mesh file")
     raise SignalError(f"unknown shape {source!r}: not one of {', '.join(SDF_SHAPES)}, nor a mesh file "
                       f"({', '.join(MESH_SUFFIXES)})")
 
@@ -260,7 +267,7 @@ def sample_pool(target: SdfTarget, sampling: SdfSampling = SdfSampling(), kind: 
     return points[order].astype(np.float32), values[order].astype(np.float32)
 
 
-def sdf_signal(source: str, sampling: SdfSampling = SdfSampling(), target: str = "sdf") -> Signal:
+def sdf_signal(source: str | os.PathLike, sampling: SdfSampling = SdfSampling(), target: str = "sdf") -> Signal:
     """A 3D target by shape name (``SDF_SHAPES``) or mesh file path, as a Signal of kind 'sdf'.
 
     ``coords`` (pool, 3) are in [-1, 1]^3, ``values`` (pool, 1) the signed distance (target 'sdf') or the
@@ -269,9 +276,7 @@ def sdf_signal(source: str, sampling: SdfSampling = SdfSampling(), target: str =
         raise SignalError(f"unknown target {target!r} (one of {', '.join(SDF_TARGETS)})")
     truth = sdf_target(source)
     if target != truth.target:
-        truth = SdfTarget(truth.name, truth.label, truth.exact, truth.sdf, truth.unsigned, truth.vertices,
-                          truth.faces, truth.surface_points, truth.surface_normals, target, truth.note,
-                          truth.inside_fn)
+        truth = dataclasses.replace(truth, target=target)
     points, values = sample_pool(truth, sampling, target)
     n_surface, n_near, n_uniform = _split(sampling)
     if target == "sdf":

@@ -50,7 +50,7 @@ class Signal:
     note: str = ""
     """Something the user should know about how the signal was prepared (e.g. downscaling)."""
     original_shape: tuple[int, ...] = field(default=())
-    sdf: "SdfTarget | None" = None
+    sdf: SdfTarget | None = None
     """The 3D target's ground truth, for kind 'sdf'."""
 
     @property
@@ -214,5 +214,8 @@ def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool =
         return image_signal(read_image_file(source), os.path.basename(source), size, keep_aspect)
     if os.path.splitext(source)[1].lower() in IMAGE_SUFFIXES or os.sep in source:
         raise SignalError(f"{source}: no such file")
+    from .sdf_signal import SDF_SHAPES
+
     known = ", ".join(CURVE_SIGNALS + SAMPLE_IMAGES[:8])
-    raise SignalError(f"unknown signal {source!r}: not a sample name (e.g. {known}, ...) nor an existing file")
+    raise SignalError(f"unknown signal {source!r}: not a sample name (e.g. {known}, ...), a 3D shape "
+                      f"({', '.join(SDF_SHAPES[:6])}, ...) nor an existing file")

@@ -4,7 +4,7 @@
 
 * trefoil.ply: a tube around a trefoil knot (Frenet frames, which close up on the knot),
 * pawn.ply: a chess pawn, a surface of revolution of a hand-made profile,
-* gear.ply: a 32-tooth gear with a bore (fine detail: the teeth), extruded from its outline.
+* gear.ply: a 24-tooth ring gear (fine, sharp detail: the teeth), well-shaped triangles throughout.
 
 The output is deterministic; the files are committed as data.
 """
@@ -68,7 +68,8 @@ def pawn(profile_points: int = 110, around: int = 56) -> trimesh.Trimesh:
     profile = np.concatenate([
         np.stack([np.linspace(0.0, 0.72, 12)[:-1], np.zeros(11)], axis=1),  # bottom disc
         _arc((0.72, 0.08), 0.08, -90, 90, 10),                             # rounded base edge
-        _arc((0.62, 0.25), 0.09, -90, 90, 10),                             # ring above the base
+        np.array([[0.66, 0.16]]),                                          # a step in (no cusp with the ring)
+        _arc((0.62, 0.25), 0.09, -60, 90, 10),                             # ring above the base
         np.array([[0.55, 0.36], [0.5, 0.42]]),
         stem,
         _arc((0.38, 1.27), 0.07, -90, 90, 10),                             # collar
@@ -92,21 +93,24 @@ def pawn(profile_points: int = 110, around: int = 56) -> trimesh.Trimesh:
     return trimesh.Trimesh(vertices, np.concatenate([side, cap_bottom, cap_top]), process=False)
 
 
-def gear(teeth: int = 32, per_tooth: int = 10, root: float = 0.7, tip: float = 0.8, bore: float = 0.22,
-         half_height: float = 0.12) -> trimesh.Trimesh:
-    """An extruded gear outline: trapezoid teeth (corners on samples) around a round bore."""
+def gear(teeth: int = 24, per_tooth: int = 8, bore: float = 0.5, root: float = 0.7, tip: float = 0.8,
+         half_height: float = 0.1, across: int = 8, up: int = 6) -> trimesh.Trimesh:
+    """A ring gear: trapezoid teeth (corners on samples) around a wide bore. Every cross-section (radius,
+    height) is the same closed loop of rings (top face, bore wall, bottom face, outer wall) with the outer
+    radius following the teeth, so the triangles stay well shaped (no fans or slivers)."""
     n = teeth * per_tooth
     phase = (np.arange(n) % per_tooth) / per_tooth
-    outline = np.interp(phase, [0.0, 0.3, 0.4, 0.7, 0.8, 1.0], [root, root, tip, tip, root, root])
+    outline = np.interp(phase, [0.0, 0.25, 0.375, 0.625, 0.75, 1.0], [root, root, tip, tip, root, root])
     phi = 2 * np.pi * np.arange(n) / n
+    blend = np.linspace(1.0, 0.0, across + 1)      # 1: the teeth outline, 0: the bore
+    height = np.linspace(half_height, -half_height, up + 1)
+    loop = ([(t, half_height) for t in blend] + [(0.0, z) for z in height[1:-1]]
+            + [(t, -half_height) for t in blend[::-1]] + [(1.0, z) for z in height[::-1][1:-1]])
     rings = []
-    for radius, z in ((outline, half_height), (outline, -half_height), (np.full(n, bore), -half_height),
-                      (np.full(n, bore), half_height)):
+    for t, z in loop:
+        radius = bore + t * (outline - bore)
         rings.append(np.stack([radius * np.cos(phi), radius * np.sin(phi), np.full(n, z)], axis=1))
-    vertices = np.concatenate(rings)
-    # rings 0 (outer top) -> 1 (outer bottom) -> 2 (bore bottom) -> 3 (bore top) -> 0: a closed loop of strips
-    faces = grid_faces(4, n, closed_rows=True)
-    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    mesh = trimesh.Trimesh(np.concatenate(rings), grid_faces(len(loop), n, closed_rows=True), process=False)
     if mesh.volume < 0:
         mesh.invert()
     return mesh
