@@ -16,3 +16,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
   --screenshot assets/screenshot-growth-1d.png --screenshot-after 30
 "${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}" "${EXTENSION_STEPS:-150}"
 "${XVFB[@]}" .venv/bin/python scripts/sweep_screenshot.py "${SECONDS_SWEEP:-90}"
+"${XVFB[@]}" .venv/bin/fieldlab --signal gyroid --screenshot assets/screenshot-3d.png --screenshot-after "${SECONDS_3D:-60}"
