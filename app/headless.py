@@ -187,6 +187,13 @@ def save_runs(folder: str, trainers: list[tuple[str, Trainer]]) -> str:
     written = []
     for label, trainer in trainers:
         target = folder if len(trainers) == 1 else os.path.join(folder, _slug(label))
+        if trainer.signal.sdf is not None:
+            from .sdf_cli import DEFAULT_RESOLUTION, save_sdf_outputs
+
+            surface = save_sdf_outputs(target, trainer, trainer.seconds, DEFAULT_RESOLUTION)["surface"]
+            chamfer = surface["chamfer_l1"]
+            written.append(f"{label}: Chamfer-L1 {chamfer:.4f} -> {target}" if chamfer is not None else target)
+            continue
         metrics = save_fit_outputs(target, trainer, trainer.seconds)
         written.append(f"{label}: {metrics['psnr']:.2f} dB -> {target}" if metrics["psnr"] is not None else target)
     return "saved " + "; ".join(written)

@@ -216,6 +216,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.views.setCurrentWidget(self.image_view)
         self.session.start(signal, scene, running)
+        self.controls.size.setEnabled(signal.kind != "sdf")  # the working size is an image's
         if signal.kind == "sdf":
             self.session.worker.set_view(self.sdf_view.settings)
         self.controls.set_running(running)

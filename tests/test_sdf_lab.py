@@ -240,3 +240,17 @@ def test_a_cropped_partition_leaves_a_hole_in_the_mesh_and_the_rest_unchanged(sp
     away = lambda v: v[np.any(v < -2.0 / 64, axis=1)]  # noqa: E731
     far, kept = away(whole.sdf.mesh.vertices), away(cropped.sdf.mesh.vertices)
     np.testing.assert_array_equal(np.sort(far, axis=0), np.sort(kept, axis=0))
+
+
+def test_saving_a_3d_session_writes_what_fit_writes_and_render_reads_it(sphere, tmp_path):
+    from app.headless import save_runs
+    from models.training import Trainer
+
+    trainer = Trainer(sphere, FieldConfig(kind="siren", width=16, depth=2, w0=15.0), TrainConfig(lr=2e-3, batch_size=1024))
+    for _ in range(20):
+        trainer.step()
+    summary = save_runs(str(tmp_path / "saved"), [("SIREN", trainer)])
+    assert "Chamfer-L1" in summary
+    assert json.loads((tmp_path / "saved" / "metrics.json").read_text())["kind"] == "sdf"
+    code, _, stderr = run_cli("render", tmp_path / "saved", "--mesh", tmp_path / "m.stl", "--resolution", 64)
+    assert code == 0, stderr
