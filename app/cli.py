@@ -62,6 +62,9 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
                         help=f"Fourier-feature scale (default {DEFAULT_FIELD.fourier_sigma:g})")
     parser.add_argument("--size", type=int, default=None if for_gui else DEFAULT_SIZE,
                         help=f"working size: longer image side in px (default {DEFAULT_SIZE}; 96 for the sweep preset)")
+    parser.add_argument("--target", choices=("sdf", "occupancy"), default="sdf",
+                        help="3D shapes: regress the signed distance (default; surface at 0) or the occupancy "
+                             "(1 inside, 0 outside; surface at 0.5)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: per model kind, 1e-3 for SIREN)")
     parser.add_argument("--batch", type=int, default=DEFAULT_TRAIN.batch_size,
                         help=f"coordinates per step, 0 = full signal (default {DEFAULT_TRAIN.batch_size})")
@@ -248,13 +251,13 @@ def parse_bias_ranges(text: str) -> tuple:
     return tuple(ranges)
 
 
-def load_signal_or_fail(source: str, size: int):
+def load_signal_or_fail(source: str, size: int, target: str = "sdf"):
     from models.signals import SignalError, load_signal
 
     if size < 2:
         raise UserFacingError(f"--size must be at least 2, got {size}")
     try:
-        return load_signal(source, size)
+        return load_signal(source, size, target=target)
     except SignalError as exc:
         raise UserFacingError(str(exc)) from None
 
@@ -267,7 +270,7 @@ def _fit(args) -> int:
         raise UserFacingError(f"--steps must be >= 0, got {args.steps}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserFacingError(f"--out {args.out}: exists and is not a folder")
-    signal = load_signal_or_fail(args.signal, args.size)
+    signal = load_signal_or_fail(args.signal, args.size, args.target)
     field_config, train_config = configs_from_args(args)
     if signal.kind == "sdf":
         from .sdf_cli import fit_sdf

@@ -80,6 +80,12 @@ class ControlPanel(QtWidgets.QWidget):
         source_form.addRow("Sample", self.source)
         source_form.addRow("", self.open_button)
         source_form.addRow("Working size", self.size)
+        self.target = QtWidgets.QComboBox()
+        self.target.addItem("signed distance", "sdf")
+        self.target.addItem("occupancy (1 inside, 0 outside)", "occupancy")
+        self.target.setToolTip("What a field on a 3D shape regresses: the signed distance (surface at level 0) or "
+                               "the occupancy (surface at level 0.5)")
+        source_form.addRow("3D target", self.target)
         layout.addWidget(source_box)
 
         model_box = QtWidgets.QGroupBox("Model")
@@ -153,6 +159,7 @@ class ControlPanel(QtWidgets.QWidget):
         layout.addStretch(1)
 
         self.source.activated.connect(lambda _: self.sourceChanged.emit(self.source.currentData()))
+        self.target.activated.connect(lambda _: self.sourceChanged.emit(""))
         self.size.editingFinished.connect(self._size_finished)
         self.open_button.clicked.connect(self.openRequested)
         for widget in (self.preset, self.kind, self.device):

@@ -24,7 +24,7 @@ def run_gui(args) -> int:
         from models.scenes import DEFAULT_SWEEP_SIZE
 
         args.size = DEFAULT_SWEEP_SIZE if args.preset == "sweep" else DEFAULT_SIZE
-    signal = load_signal_or_fail(args.signal, args.size)
+    signal = load_signal_or_fail(args.signal, args.size, args.target)
     field, train = configs_from_args(args)
     try:
         if args.preset == "sweep":

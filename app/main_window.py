@@ -217,6 +217,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.views.setCurrentWidget(self.image_view)
         self.session.start(signal, scene, running)
         self.controls.size.setEnabled(signal.kind != "sdf")  # the working size is an image's
+        self.controls.target.setEnabled(signal.kind == "sdf")
+        if signal.sdf is not None:
+            blocker = QtCore.QSignalBlocker(self.controls.target)
+            self.controls.target.setCurrentIndex(max(0, self.controls.target.findData(signal.sdf.target)))
+            del blocker
         if signal.kind == "sdf":
             self.session.worker.set_view(self.sdf_view.settings)
         self.controls.set_running(running)
@@ -470,7 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _load_source(self, source: str) -> None:
         self.statusBar().showMessage(f"Loading {os.path.basename(source)}…")
-        self.session.load_signal_async(source, self.controls.working_size())
+        self.session.load_signal_async(source, self.controls.working_size(), self.controls.target.currentData())
 
     def _preset_3d(self, shape: str, preset: str = "image") -> None:
         from dataclasses import replace

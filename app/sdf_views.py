@@ -433,17 +433,22 @@ class SdfLabView(QtWidgets.QWidget):
                 curves.append(plot.plot(pen=pg.mkPen(RUN_COLORS[len(curves) % len(RUN_COLORS)], width=1.5)))
             while len(curves) > len(snapshot.runs):
                 plot.removeItem(curves.pop())
-        chamfer_values = []
+        chamfer_values, loss_values = [], []
         for i, run in enumerate(snapshot.runs):
             loss = run.loss_history
             positive = loss[:, 1] > 0 if len(loss) else np.zeros(0, bool)
             self._curves["loss"][i].setData(loss[positive, 0], loss[positive, 1])
+            if positive.any():
+                loss_values += [float(loss[positive, 1].min()), float(loss[positive, 1].max())]
             history = run.sdf.history if run.sdf is not None else np.zeros((0, 4))
             finite = np.isfinite(history[:, 1]) & (history[:, 1] > 0) if len(history) else np.zeros(0, bool)
             self._curves["chamfer"][i].setData(history[finite, 0], history[finite, 1])
             chamfer_values.extend(history[finite, 1].tolist())
             has_iou = np.isfinite(history[:, 3]) if len(history) else np.zeros(0, bool)
             self._curves["iou"][i].setData(history[has_iou, 0], history[has_iou, 3])
+        if loss_values:
+            low, high = min(loss_values), max(loss_values)
+            _log_ticks(self.loss_plot.getAxis("left"), low, high, every_decade_only=high / low > 30)
         if chamfer_values:
             low, high = min(chamfer_values), max(chamfer_values)
             _log_ticks(self.chamfer_plot.getAxis("left"), low, high, every_decade_only=high / low > 30)

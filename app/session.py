@@ -53,9 +53,10 @@ class LiveSession(QtCore.QObject):
         self.stop()
         self._loader.shutdown(wait=False, cancel_futures=True)
 
-    def load_signal_async(self, source: str, size: int) -> None:
-        """Decode ``source`` off the GUI thread; the result arrives as signalLoaded or signalFailed."""
-        self._pending_load = (self._loader.submit(load_signal, source, size), source)
+    def load_signal_async(self, source: str, size: int, target: str = "sdf") -> None:
+        """Decode ``source`` off the GUI thread (``target``: a 3D shape's 'sdf' or 'occupancy'); the result arrives
+        as signalLoaded or signalFailed."""
+        self._pending_load = (self._loader.submit(load_signal, source, size, True, target), source)
 
     def _poll(self) -> None:
         if self._pending_load is not None and self._pending_load[0].done():

@@ -197,9 +197,10 @@ def _read_failure_reason(exc: BaseException) -> str:
     return text[:160]
 
 
-def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True) -> Signal:
+def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True, target: str = "sdf") -> Signal:
     """A signal by sample name (``camera``, ``sinusoids``, ``torus``, ...) or by image or mesh file path (3D shapes and
-    meshes become signed-distance targets: models/sdf_signal.py; ``size`` is for images only)."""
+    meshes become signed-distance targets, or occupancy ones with ``target='occupancy'``: models/sdf_signal.py;
+    ``size`` is for images only)."""
     if not source:
         raise SignalError("no signal given: pass a sample name or an image file")
     if source in CURVE_SIGNALS:
@@ -207,7 +208,7 @@ def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool =
     from .sdf_signal import is_sdf_source, sdf_signal  # here: sdf_signal builds on this module
 
     if is_sdf_source(source):
-        return sdf_signal(source)
+        return sdf_signal(source, target=target)
     if source in SAMPLE_IMAGES:
         return image_signal(load_sample_image(source), source, size, keep_aspect)
     if os.path.exists(source):

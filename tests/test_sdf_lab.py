@@ -254,3 +254,16 @@ def test_saving_a_3d_session_writes_what_fit_writes_and_render_reads_it(sphere, 
     assert json.loads((tmp_path / "saved" / "metrics.json").read_text())["kind"] == "sdf"
     code, _, stderr = run_cli("render", tmp_path / "saved", "--mesh", tmp_path / "m.stl", "--resolution", 64)
     assert code == 0, stderr
+
+
+def test_occupancy_is_the_alternative_target_with_its_surface_at_one_half(tmp_path):
+    out = tmp_path / "occ"
+    code, stdout, stderr = run_cli("fit", "--signal", "sphere", "--target", "occupancy", "--width", 32, "--depth", 2,
+                                   "--w0", 15, "--steps", 150, "--batch", 2048, "--lr", 2e-3, "--resolution", 64,
+                                   "--out", out, "--quiet")
+    assert code == 0, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["target"] == "occupancy" and metrics["surface"]["level"] == 0.5
+    assert metrics["surface"]["iou"] > 0.8, metrics["surface"]
+    code, stdout, stderr = run_cli("render", out, "--mesh", tmp_path / "occ.ply", "--resolution", 64)
+    assert code == 0, stderr
