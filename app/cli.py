@@ -308,9 +308,12 @@ def _fit(args) -> int:
     return 0
 
 
-def train_with_progress(trainer, total: int, quiet: bool) -> tuple[str, float]:
-    """Train ``trainer`` for ``total`` steps with a progress bar on a terminal: (divergence warning or '', seconds)."""
-    progress = Progress(total, enabled=not quiet and sys.stderr.isatty())
+def train_with_progress(trainer, total: int, quiet: bool, score: str = "psnr") -> tuple[str, float]:
+    """Train ``trainer`` for ``total`` steps with a progress bar on a terminal: (divergence warning or '', seconds).
+
+    ``score``: what the bar shows, 'psnr' (evaluated on the whole signal) or 'loss' (the last training loss: a 3D
+    target's samples are no image to take a PSNR of)."""
+    progress = Progress(total, enabled=not quiet and sys.stderr.isatty(), score=score)
     started = time.perf_counter()
     warning = _train(trainer, total, progress)
     seconds = time.perf_counter() - started
@@ -332,7 +335,10 @@ def _train(trainer, total: int, progress: "Progress") -> str:
                 trainer.flush()
             except TrainingDiverged as exc:
                 return str(exc)
-            _, _, value = trainer.evaluate()
+            if progress.score == "psnr":
+                value = trainer.evaluate()[2]
+            else:
+                value = trainer.loss_values[-1] if trainer.loss_values else math.nan
             progress.update(step + 1, value)
     return ""
 
@@ -403,11 +409,11 @@ def _render(args) -> int:
 class Progress:
     """A one-line terminal progress bar with rate and ETA (stderr); silent when not a terminal."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = max(total, 1), enabled
+    def __init__(self, total: int, enabled: bool, score: str = "psnr"):
+        self.total, self.enabled, self.score = max(total, 1), enabled, score
         self.started = time.perf_counter()
 
-    def update(self, done: int, psnr: float) -> None:
+    def update(self, done: int, value: float) -> None:
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.started
@@ -416,7 +422,8 @@ class Progress:
         filled = int(30 * done / self.total)
         eta_text = f"{eta:5.0f}s" if math.isfinite(eta) else "    ?"
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} "
-                         f"{rate:6.1f} it/s  ETA {eta_text}  PSNR {psnr:6.2f} dB")
+                         f"{rate:6.1f} it/s  ETA {eta_text}  "
+                         + (f"PSNR {value:6.2f} dB" if self.score == "psnr" else f"loss {value:.3e}"))
         sys.stderr.flush()
 
     def close(self) -> None:

@@ -3,12 +3,13 @@ metrics) and ``fieldlab render DIR --mesh OUT.ply --resolution N`` (re-extract a
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
 
 import numpy as np
+
+from .headless import _finite_or_none
 
 DEFAULT_RESOLUTION = 256
 """Marching-cubes grid of the mesh 'fit' writes (narrow band: only cells near the surface are queried)."""
@@ -32,7 +33,9 @@ def apply_3d_defaults(args, field_config, train_config):
 
 def fit_sdf(args, signal, field_config, train_config, user_error) -> int:
     """Train a plain field on a 3D target for --steps, then write mesh.ply, slice.png, metrics.json and the field."""
-    from models.training import Trainer, TrainingDiverged, configure_cpu_threads
+    from models.training import Trainer, configure_cpu_threads
+
+    from .cli import train_with_progress
 
     if args.model not in ("siren", "finer", "gauss", "finer-gauss", "relu", "fourier"):
         raise user_error(f"--model {args.model}: 3D targets train plain real-valued fields (siren, finer, gauss, "
@@ -45,23 +48,7 @@ def fit_sdf(args, signal, field_config, train_config, user_error) -> int:
         raise user_error(str(exc)) from None
     if signal.note and not args.quiet:
         print(f"fieldlab: {signal.name}: {signal.note}", file=sys.stderr)
-    started = time.perf_counter()
-    warning = ""
-    report_every = max(1, args.steps // 20)
-    for step in range(args.steps):
-        trainer.step()
-        if (step + 1) % report_every == 0 or step + 1 == args.steps:
-            try:
-                trainer.flush()
-            except TrainingDiverged as exc:
-                warning = str(exc)
-                break
-            if not args.quiet and sys.stderr.isatty():
-                sys.stderr.write(f"\rstep {step + 1}/{args.steps}  loss {trainer.loss_values[-1]:.3e}")
-                sys.stderr.flush()
-    seconds = time.perf_counter() - started
-    if not args.quiet and sys.stderr.isatty():
-        sys.stderr.write("\n")
+    warning, seconds = train_with_progress(trainer, args.steps, args.quiet, score="loss")
     if warning:
         print(f"fieldlab: warning: {warning}; saving the restored weights", file=sys.stderr)
     try:
@@ -177,7 +164,4 @@ def render_sdf(args, saved, user_error) -> int:
 
 
 def _finite(value):
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return None if value is None else _finite_or_none(float(value))
