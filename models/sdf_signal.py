@@ -18,16 +18,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from models.sdf_mesh import (
+from models.mesh_files import (
     BUNDLED_MESHES,
     MESH_SUFFIXES,
     PRIMITIVES,
-    MeshSdf,
-    UnsignedDistance,
     load_mesh_file,
     normalise_mesh,
     primitive_mesh,
     simplify_mesh,
+)
+from models.sdf_mesh import (
+    MeshSdf,
+    UnsignedDistance,
 )
 from models.sdf_shapes import ANALYTIC_SHAPES, AnalyticShape
 from models.signals import Signal, SignalError

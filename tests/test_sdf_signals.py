@@ -6,17 +6,19 @@ import pytest
 import torch
 import trimesh
 
-from models.sdf_mesh import (
+from models.mesh_files import (
     BUNDLED_MESHES,
     PRIMITIVES,
-    MeshSdf,
-    brute_force_unsigned,
-    brute_force_winding,
-    edge_counts,
     load_mesh_file,
     normalise_mesh,
     primitive_mesh,
     simplify_mesh,
+)
+from models.sdf_mesh import (
+    MeshSdf,
+    brute_force_unsigned,
+    brute_force_winding,
+    edge_counts,
 )
 from models.sdf_shapes import ANALYTIC_SHAPES
 from models.sdf_signal import (
