@@ -105,10 +105,7 @@ def measure_gui_latency(warmup_s: float, seconds: float, scene=None, size: int |
         probe.timer.stop()
         window.close()
         app.processEvents()
-    worker_stopped = window.session.worker is None
-    platform, last_error = app.platformName(), window.last_error
-    window.deleteLater()
-    app.processEvents()
+    worker_stopped, platform, last_error = closed_window_facts(app, window)
 
     frames = probe.frames
     steps_per_s = ((frames[-1][1] - frames[0][1]) / (frames[-1][0] - frames[0][0])
@@ -183,3 +180,12 @@ def measure_width_slider(size: int = 256, stage_steps: int = 15, moves: int = 60
             "slider_to_repainted_view": percentiles_ms(samples),
             "whole_window_repaint": percentiles_ms(whole_window),
             "last_view_matches_snapshot": bool(correct)}
+
+
+def closed_window_facts(app, window) -> tuple[bool, str, str]:
+    """After ``window.close()``: (its worker stopped, Qt platform, last error shown); then the window is deleted."""
+    worker_stopped = window.session.worker is None
+    platform, last_error = app.platformName(), window.last_error
+    window.deleteLater()
+    app.processEvents()
+    return worker_stopped, platform, last_error

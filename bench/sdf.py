@@ -374,6 +374,8 @@ def measure_gui(seconds: float, warmup: float, progress: Progress, paused_second
 
     from app.main_window import MainWindow
 
+    from .gui_latency import closed_window_facts
+
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     signal = sdf_signal(DEFAULT_SDF_SIGNAL)
     window = MainWindow(signal, DEFAULT_SDF_SCENE, DEFAULT_SIZE, running=True)
@@ -490,10 +492,7 @@ def measure_gui(seconds: float, warmup: float, progress: Progress, paused_second
         mesh_canvas.canvas.events.draw.disconnect(on_drawn)
         window.close()
         app.processEvents()
-    worker_stopped = window.session.worker is None
-    platform, last_error = app.platformName(), window.last_error
-    window.deleteLater()
-    app.processEvents()
+    worker_stopped, platform, last_error = closed_window_facts(app, window)
     result = {"qt_platform": platform, "gl_renderer": renderer, "scene": "DEFAULT_SDF_SCENE", "signal": DEFAULT_SDF_SIGNAL,
               "torch_threads": torch.get_num_threads(), "tick_ms": GUI_TICK_MS, "degrees_per_tick": GUI_DEGREES,
               "warmup_s": warmup, "worker_stopped_on_close": worker_stopped, "last_error": last_error}
