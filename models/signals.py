@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -30,6 +30,50 @@ DEFAULT_IMAGE_SIZE = 256
 CURVE_SAMPLES = 1024
 
 
+TIME_KINDS = ("video", "sdf-time")
+"""Signal kinds with a time axis (models/video.py, models/sdf_time.py)."""
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """The frames of a temporal signal.
+
+    Samples are stored frame-major with the same count per frame (rows ``k * samples_per_frame`` up to
+    ``(k + 1) * samples_per_frame`` belong to frame k), and the last coordinate column is the time t in [-1, 1]:
+    frame k sits at ``times()[k]``, evenly spaced from -1 to 1.
+    """
+
+    frames: int
+    samples_per_frame: int
+    fps: float = 12.0
+    """Playback rate (the source's, or a default for generated sequences)."""
+    frame_target: Callable[[int], "SdfTarget"] | None = field(default=None, repr=False, compare=False)
+    """A temporal 3D signal: the ground truth of frame k (built on first use and cached by the provider)."""
+    truth_at: Callable[[np.ndarray, float], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """A temporal 3D signal with a formula: the true value at (N, 3) points and any t in [-1, 1] (None: frames only)."""
+
+    def times(self) -> np.ndarray:
+        """t of every frame: evenly spaced over [-1, 1] (0 for a single frame)."""
+        return np.linspace(-1.0, 1.0, self.frames) if self.frames > 1 else np.zeros(1)
+
+    def time_of(self, frame: float) -> float:
+        """t of a (possibly fractional) frame position."""
+        return 0.0 if self.frames < 2 else -1.0 + 2.0 * float(frame) / (self.frames - 1)
+
+    def frame_at(self, t: float) -> float:
+        """The (fractional) frame position of time t, clamped to the sequence."""
+        if self.frames < 2:
+            return 0.0
+        return float(np.clip((float(t) + 1.0) * 0.5 * (self.frames - 1), 0.0, self.frames - 1))
+
+    def nearest_frame(self, t: float) -> int:
+        return int(round(self.frame_at(t)))
+
+    def rows(self, frame: int) -> slice:
+        """The sample rows of one frame."""
+        return slice(frame * self.samples_per_frame, (frame + 1) * self.samples_per_frame)
+
+
 class SignalError(ValueError):
     """A signal could not be loaded; the message is one line meant for the user."""
 
@@ -40,7 +84,8 @@ class Signal:
 
     name: str
     kind: str
-    """'image' (shape = (H, W)) or 'curve' (shape = (N,))."""
+    """'image' (shape (H, W)), 'curve' (shape (N,)), 'sdf' (shape (P,): a pool of 3D samples), 'video' (shape
+    (T, H, W), coordinates (x, y, t)) or 'sdf-time' (shape (T, P), coordinates (x, y, z, t))."""
     shape: tuple[int, ...]
     channels: int
     coords: torch.Tensor
@@ -51,7 +96,9 @@ class Signal:
     """Something the user should know about how the signal was prepared (e.g. downscaling)."""
     original_shape: tuple[int, ...] = field(default=())
     sdf: SdfTarget | None = None
-    """The 3D target's ground truth, for kind 'sdf'."""
+    """The 3D target's ground truth, for kind 'sdf' (for 'sdf-time': frame 0's)."""
+    time: TimeAxis | None = None
+    """The frames of a temporal signal: kinds 'video' (shape (T, H, W)) and 'sdf-time' (shape (T, P))."""
 
     @property
     def in_features(self) -> int:
@@ -62,7 +109,7 @@ class Signal:
         if isinstance(values, torch.Tensor):
             values = values.detach().float().cpu().numpy()
         unit = np.clip((np.asarray(values, dtype=np.float32) + 1.0) * 0.5, 0.0, 1.0)
-        if self.kind == "curve":
+        if self.kind in ("curve", "sdf", "sdf-time"):
             return unit.reshape(self.shape)
         if self.channels == 1:
             return unit.reshape(self.shape)
