@@ -12,15 +12,17 @@ import torch
 
 from .fields import CoordinateMLP, FieldConfig, build_field, evaluate_in_chunks
 from .local_global import LocalGlobalConfig, LocalGlobalField
+from .resfields import ResFieldConfig, ResFieldMLP
 from .signals import grid_coords, image_extent
 from .streamable import StreamableConfig, StreamableField, evaluate_widths_in_chunks
 
 FORMAT = "fieldlab.field"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """1: coordinate MLPs only. 2: adds 'architecture' ('mlp' or 'streamable'; absent means 'mlp') and, for
 streamable fields, 'stages' (allocated stage count) and 'growth' (stage states). 3: adds the 'local-global'
-architecture, whose field config lists the partitions present (a cropped field stores only those)."""
-ARCHITECTURES = ("mlp", "streamable", "local-global")
+architecture, whose field config lists the partitions present (a cropped field stores only those). 4: adds the
+'resfield' architecture (time-dependent layers) and, for temporal signals, 'time' (frames, fps, the lab's settings)."""
+ARCHITECTURES = ("mlp", "streamable", "local-global", "resfield")
 WEIGHTS_FILE = "field.safetensors"
 META_FILE = "field.json"
 
@@ -31,8 +33,8 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class SavedField:
-    model: CoordinateMLP | StreamableField | LocalGlobalField
-    config: FieldConfig | StreamableConfig | LocalGlobalConfig
+    model: CoordinateMLP | StreamableField | LocalGlobalField | ResFieldMLP
+    config: FieldConfig | StreamableConfig | LocalGlobalConfig | ResFieldConfig
     meta: dict
     """The JSON document: 'signal' (name, kind, shape, channels, extent), 'train', 'metrics'."""
 
@@ -48,6 +50,8 @@ def save_field(folder: str, model: torch.nn.Module, config: FieldConfig, signal_
         document.update(architecture="streamable", stages=model.num_stages)
     elif isinstance(model, LocalGlobalField):
         document.update(architecture="local-global", field=model.config.to_dict())
+    elif isinstance(model, ResFieldMLP):
+        document.update(architecture="resfield", field=model.config.to_dict())
     else:
         document["architecture"] = "mlp"
     document.update(extra or {})
@@ -87,6 +91,8 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
                 raise ValueError(f"invalid stage count {stages!r}")
         elif architecture == "local-global":
             config = LocalGlobalConfig.from_dict(meta["field"])
+        elif architecture == "resfield":
+            config = ResFieldConfig.from_dict(meta["field"])
         else:
             config = FieldConfig.from_dict(meta["field"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -99,6 +105,8 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
         model = StreamableField(config, stages)
     elif architecture == "local-global":
         model = LocalGlobalField(config)
+    elif architecture == "resfield":
+        model = ResFieldMLP(config)
     else:
         model = build_field(config)
     try:

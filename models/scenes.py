@@ -20,9 +20,10 @@ from .partitions import EXTENSION_INITS, auto_partition, partition_factors_for, 
 from .signals import Signal
 from .streamable import StreamableConfig, matched_plain_width, plain_siren_parameters
 from .sweep import SweepSettings, build_sweep, member_label
+from .time_training import TimeSettings, TimeTrainer
 from .training import TrainConfig, Trainer
 
-PRESETS = ("image", "spectral-bias", "growth", "crop", "sweep")
+PRESETS = ("image", "spectral-bias", "growth", "crop", "sweep", "time")
 PARTITIONED_MODELS = ("local-global", "siren-per-partition")
 PARTITIONED_DEPTH = 4
 """Sine layers of the partitioned models by default: the paper's five-layer networks (4 sine + linear)."""
@@ -128,6 +129,8 @@ class Scene:
     sweep: SweepSettings = dataclass_field(default_factory=SweepSettings)
     """'sweep': activations and bias ranges k trained side by side (field gives width, depth, w0, seed; train.lr
     is SIREN's learning rate, the others scale with their defaults unless sweep.lr_per_activation is off)."""
+    time: TimeSettings = dataclass_field(default_factory=TimeSettings)
+    """'time': the ResFields lab on a video or a moving shape (field gives width, depth, w0, k and seed)."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -160,7 +163,28 @@ class Scene:
             return self._build_crop(signal)
         if self.preset == "sweep":
             return self._build_sweep(signal)
+        if self.preset == "time" or signal.time is not None:
+            return self._build_time(signal)
         return [(label, Trainer(signal, f, t)) for label, f, t in self.run_configs()]
+
+    def _build_time(self, signal: Signal) -> list[tuple[str, Trainer]]:
+        """The ResField model (or a plain MLP), then what it is compared to; every run holds out the same pixels."""
+        settings = self.time
+        plain = replace(self.field, kind="siren" if settings.model == "resfield" else settings.model,
+                        in_features=signal.in_features, out_features=signal.channels)
+        if settings.model != "resfield":
+            return [(f"{run_label(plain)} w={plain.width}", TimeTrainer(signal, plain, self.train, settings))]
+        config = settings.resfield_config(self.field, signal)
+        trainer = TimeTrainer(signal, config, self.train, settings)
+        name = f"{MODEL_LABELS[config.kind]}+ResFields w={config.width}, rank {config.rank}"
+        runs: list[tuple[str, Trainer]] = [(name, trainer)]
+        if settings.compare in ("same-width", "matched"):
+            runs.append((f"SIREN w={plain.width} (same width)", TimeTrainer(signal, plain, self.train, settings)))
+        if settings.compare == "matched":
+            width = matched_plain_width(trainer.params, self.field.depth, signal.in_features, signal.channels)
+            wide = replace(plain, width=width)
+            runs.append((f"SIREN w={width} (matched parameters)", TimeTrainer(signal, wide, self.train, settings)))
+        return runs
 
     def sweep_members(self) -> list[tuple[FieldConfig, TrainConfig]]:
         """(field, optimisation) of every member of a 'sweep' scene, in display order."""

@@ -21,6 +21,7 @@ from .growth import StageInfo
 from .metrics import high_frequency_energy, log_spectrum, psnr, radial_power_spectrum
 from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field
 from .signals import Signal
+from .time_render import TimeRenderer, TimeView, TimeViewSettings
 from .streamable import evaluate_widths_in_chunks
 from .width_views import WidthCache, WidthView
 
@@ -69,6 +70,9 @@ class RunSnapshot:
     and ``psnr`` is NaN); for a growing field, of the width in training."""
     sdf_widths: tuple[SdfView, ...] = ()
     """For a growing field on a 3D signal: every allocated width's mesh, for the width slider."""
+    time: TimeView | None = None
+    """For a temporal signal: the field at the time slider's t (then ``reconstruction`` and ``error`` show that
+    frame, ``psnr`` is the rolling training PSNR over every frame and ``psnr_history`` its course)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ class RunState:
     config: FieldConfig | None = None
     first_layer: tuple | None = None
     """(activation, weight copy, bias copy) of an activated plain field's first layer (first_layer.first_layer_of)."""
+    holdout: float = 0.0
+    """A temporal signal: the share of every frame's samples the run never trains on."""
+    parameter_split: dict | None = None
+    """A temporal signal: shared and per-time parameter counts (models/time_training.py)."""
 
 
 @dataclass
@@ -156,6 +164,8 @@ class RenderRequest:
     """For a 3D signal: how the views want it drawn (None: the defaults)."""
     still: bool = False
     """For a 3D signal: make the fine mesh now even though training runs ('extract now')."""
+    time_settings: TimeViewSettings | None = None
+    """For a temporal signal: the time slider and what to draw at it (None: the defaults)."""
 
     @property
     def wants_still(self) -> bool:
@@ -188,9 +198,15 @@ class SnapshotRenderer:
     def __init__(self, signal: Signal, output: LatestSlot):
         self.signal = signal
         self.output = output
-        self.sdf = SdfRenderer(signal) if signal.sdf is not None else None
+        self.time = TimeRenderer(signal) if signal.time is not None else None
+        """The time lab's part (the frame or mesh at the slider's t, per-frame scores) for a temporal signal."""
+        self.sdf = SdfRenderer(signal) if signal.sdf is not None and self.time is None else None
         """The 3D part (meshes, slices, surface metrics) for a 3D signal."""
-        if self.sdf is None:
+        if self.time is not None:  # a video's frames and a shape's meshes are drawn at t, one at a time
+            self.target = readonly(signal.target_display()) if signal.kind == "video" else readonly(np.zeros((1, 1), np.float32))
+            self.target_spectrum = readonly(np.zeros((1, 1), np.float32))
+            self.target_radial_power, self.target_hf_energy = None, float("nan")
+        elif self.sdf is None:
             self.target = readonly(signal.target_display())
             self.target_spectrum = readonly(log_spectrum(self.target))
             self.target_radial_power = tuple(readonly(a) for a in radial_power_spectrum(self.target))
@@ -200,7 +216,7 @@ class SnapshotRenderer:
             self.target_radial_power, self.target_hf_energy = None, float("nan")
         self.cost = 0.0
         """Seconds the last (live) render took (the worker paces its requests by it)."""
-        self.duty = 1 / 6 if self.sdf is None else 1 / 2
+        self.duty = 1 / 2 if self.sdf is not None or (self.time is not None and not self.time.is_video) else 1 / 6
         """Share of the time the renderer may keep a core busy: the worker publishes at most every cost / duty s."""
         self._condition = threading.Condition()
         self._pending: RenderRequest | None = None
@@ -209,6 +225,13 @@ class SnapshotRenderer:
         self._widths = WidthCache(signal)
         self._thread = threading.Thread(target=self._main, name="fieldlab-snapshots", daemon=True)
         self._thread.start()
+
+    @property
+    def draws_meshes(self) -> bool:
+        return self.sdf is not None or (self.time is not None and not self.time.is_video)
+
+    def _newer_waiting(self) -> bool:
+        return self._pending is not None or self._stopped
 
     def submit(self, request: RenderRequest) -> None:
         with self._condition:
@@ -238,7 +261,7 @@ class SnapshotRenderer:
             snapshot = self._render_safely(request, still=False)
             self.output.put(snapshot)
             self.cost = time.perf_counter() - started
-            if self.sdf is not None and request.wants_still and not snapshot.error:
+            if self.draws_meshes and request.wants_still and not snapshot.error:
                 with self._condition:
                     newer = self._pending is not None or self._stopped
                 if not newer:  # a fine mesh when paused or asked for, unless something newer is waiting
@@ -255,7 +278,11 @@ class SnapshotRenderer:
         for key in [k for k in self._psnr if k[0] != request.generation]:
             del self._psnr[key]
         self._widths.forget_other_generations(request.generation)
-        if self.sdf is not None:
+        if self.time is not None:
+            self.time.forget_other_generations(request.generation)
+            settings = request.time_settings or TimeViewSettings()
+            runs = tuple(self._render_time_run(request.generation, i, run, settings, still) for i, run in enumerate(request.runs))
+        elif self.sdf is not None:
             self.sdf.forget_other_generations(request.generation)
             settings = request.sdf_settings or SdfViewSettings()
             runs = tuple(self._render_sdf_run(request.generation, i, run, settings, still) for i, run in enumerate(request.runs))
@@ -327,6 +354,26 @@ class SnapshotRenderer:
         return RunSnapshot(run.label, run.params, run.step, view.slice_field, error, readonly(np.zeros((1, 1), np.float32)),
                            float("nan"), run.loss, no_psnr, readonly(run.loss_history), run.stages, (), run.partitions,
                            None, run.extension_step, run.waiting, run.config, sdf=view, sdf_widths=widths)
+
+    def _render_time_run(self, generation: int, index: int, run: RunState, settings: TimeViewSettings,
+                         still: bool) -> RunSnapshot:
+        """A temporal field at the slider's t: a video frame (with per-frame scores) or a moving shape's mesh."""
+        run.evaluator.load_state_dict(run.weights)
+        parameters = run.parameter_split or {"total": run.params}
+        if not self.time.is_video:
+            view = self.time.render_shape(run.evaluator, settings, still=still, generation=generation, index=index,
+                                          step=run.step, parameters=parameters)
+            error = readonly(np.abs(view.sdf.slice_field - view.sdf.slice_target))
+            return RunSnapshot(run.label, run.params, run.step, view.sdf.slice_field, error,
+                               readonly(np.zeros((1, 1), np.float32)), float("nan"), run.loss, readonly(np.zeros((0, 2))),
+                               readonly(run.loss_history), config=run.config, sdf=view.sdf, time=view)
+        view = self.time.render_video(run.evaluator, settings, generation=generation, index=index, step=run.step,
+                                      holdout=run.holdout, parameters=parameters, more_waiting=self._newer_waiting)
+        train_history = readonly(view.history[:, :2])
+        value = float(view.history[-1, 1]) if len(view.history) else float("nan")
+        return RunSnapshot(run.label, run.params, run.step, view.reconstruction, view.error,
+                           readonly(log_spectrum(view.reconstruction)), value, run.loss, train_history,
+                           readonly(run.loss_history), config=run.config, time=view)
 
     def _render_widths(self, generation: int, index: int, run: RunState) -> tuple[WidthView, ...]:
         """Every allocated width; trained ones come from the cache, and with a fresh full-batch prediction

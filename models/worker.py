@@ -60,6 +60,7 @@ class TrainingWorker:
         self._rate = 0.0
         self._announced_finish = False
         self._view_settings = None
+        self._time_settings = None
 
     # -- the caller's side: every method below only enqueues -------------------------------------------
     def start(self) -> "TrainingWorker":
@@ -84,6 +85,10 @@ class TrainingWorker:
     def set_view(self, settings) -> None:
         """How a 3D signal's fields are drawn (models.sdf_render.SdfViewSettings); redraws at once."""
         self._commands.put(_Command("set_view", (settings,)))
+
+    def set_time(self, settings) -> None:
+        """The time lab's slider and options (models.time_render.TimeViewSettings); the frame at t is drawn next."""
+        self._commands.put(_Command("set_time", (settings,)))
 
     def extract_still(self) -> None:
         """Make a 3D field's fine mesh now, even while training."""
@@ -189,6 +194,9 @@ class TrainingWorker:
         elif command.name == "set_view":
             self._view_settings = command.args[0]
             self._publish()
+        elif command.name == "set_time":
+            self._time_settings = command.args[0]
+            self._publish()
         elif command.name == "extract_still":
             self._publish(still=True)
         elif command.name == "set_lr":
@@ -230,7 +238,7 @@ class TrainingWorker:
         device = str(self._trainers[0][1].device) if self._trainers else "-"
         step = self._trainers[0][1].step_count if self._trainers else 0
         self._renderer.submit(RenderRequest(self._generation, step, self._running, self._rate, device, runs,
-                                            message, error, self._view_settings, still))
+                                            message, error, self._view_settings, still, self._time_settings))
 
     @staticmethod
     def _run_state(label: str, trainer: Trainer, evaluator, paused: bool = False) -> RunState:
@@ -242,21 +250,24 @@ class TrainingWorker:
             step, prediction, weights = cached[0], cached[1], None
         else:
             step, prediction = trainer.step_count, None
-        if cached is None or stages is not None or trainer.signal.sdf is not None:  # other widths, or a 3D mesh
+        if cached is None or stages is not None or trainer.signal.sdf is not None or trainer.signal.time is not None:
             weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         loss = trainer.loss_values[-1] if trainer.loss_values else float("nan")
         history = np.column_stack([np.asarray(trainer.loss_steps, dtype=np.float64),
                                    np.asarray(trainer.loss_values, dtype=np.float64)])
         rows = trainer.scored_rows()
         scored = None
-        if rows is not None:
+        if rows is not None and trainer.signal.time is None:  # temporal runs score their own split per frame
             scored = np.zeros(trainer.coords.shape[0], dtype=bool)
             scored[rows.cpu().numpy()] = True
             scored = scored.reshape(trainer.signal.shape)
         plain = stages is None and trainer.partition_info() is None and isinstance(trainer.field_config, FieldConfig)
+        timed = trainer.signal.time is not None and hasattr(trainer, "describe_parameters")
         return RunState(label, trainer.params, step, evaluator, trainer.coords, weights, prediction, loss, history, stages,
                         trainer.partition_info(), trainer.extension_step, scored, trainer.waiting,
-                        trainer.field_config if plain else None, first_layer_of(trainer.model) if plain else None)
+                        trainer.field_config if plain else None, first_layer_of(trainer.model) if plain else None,
+                        trainer.settings.holdout_for(trainer.signal) if timed else 0.0,
+                        trainer.describe_parameters() if timed else None)
 
 
 def _structure(trainer: Trainer) -> int:

@@ -67,7 +67,7 @@ def test_meta_document(saved):
     folder, _, config = saved
     with open(os.path.join(folder, META_FILE), encoding="utf-8") as handle:
         document = json.load(handle)
-    assert document["format"] == "fieldlab.field" and document["version"] == FORMAT_VERSION == 3
+    assert document["format"] == "fieldlab.field" and document["version"] == FORMAT_VERSION == 4
     assert document["architecture"] == "mlp"
     assert document["field"] == config.to_dict()
     assert document["signal"] == IMAGE_META

@@ -1,0 +1,291 @@
+"""What the time lab draws, made on the snapshot thread: a temporal field at the time slider's t, first.
+
+For a video: the frame at t (any t, between frames too), its error against the nearest frame, the ResField
+model's base MLP alone ('residual off', the paper's Fig. A.1) and the difference of the two; the coefficient
+curves v(t); and PSNR per frame on the training and held-out pixels. The per-frame PSNRs are refreshed a few
+frames per snapshot (oldest first) after the slider's frame is drawn, and only while nothing newer waits, so that
+scrubbing stays fast; each value remembers the step it was measured at. For a moving shape: the mesh at t through
+a per-frame ``SdfRenderer`` (that frame's true shape gives the metrics), and the base MLP's mesh.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field as dataclass_field, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .fields import evaluate_in_chunks
+from .metrics import psnr_from_mse
+from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field, readonly
+from .signals import Signal
+from .time_training import holdout_split
+
+REFRESH_BUDGET = 0.05
+"""Seconds per snapshot spent refreshing other frames' PSNR after the slider's frame (at least one frame)."""
+
+
+@dataclass(frozen=True)
+class TimeViewSettings:
+    """How the time lab wants its fields drawn; the GUI sends a new one (through the worker) as the slider moves."""
+
+    t: float = -1.0
+    """The time slider, in [-1, 1] (frames sit at evenly spaced times; anything between is interpolated)."""
+    show_base: bool = True
+    """Also draw ResField models with their residual weights off (the base MLP alone) and the difference."""
+    sdf: SdfViewSettings = dataclass_field(default_factory=SdfViewSettings)
+    """A moving shape: how its meshes and slices are drawn."""
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= float(self.t) <= 1.0:
+            raise ValueError(f"time must lie in [-1, 1], got {self.t}")
+
+
+@dataclass(frozen=True)
+class TimeView:
+    """One temporal field at time t (arrays read-only, display-ready)."""
+
+    t: float
+    frame: float
+    """t as a (fractional) frame position."""
+    nearest: int
+    """The frame the error and metrics compare against (t's own frame, or the nearest one between frames)."""
+    reconstruction: np.ndarray | None
+    """A video: the frame at t in [0, 1] (HxW or HxWx3)."""
+    base: np.ndarray | None
+    """A ResField video model with its residual weights off, at t (None for plain fields or when not asked)."""
+    error: np.ndarray | None
+    """|reconstruction - nearest frame|, channels averaged."""
+    difference: np.ndarray | None
+    """reconstruction - base (A - B), channels averaged: what the time-dependent residual adds at t."""
+    psnr_at_t: float
+    """PSNR of the frame at t against the nearest frame, every pixel (NaN for moving shapes)."""
+    train_per_frame: np.ndarray
+    """(T,) PSNR on every frame's training pixels (NaN: not measured yet)."""
+    test_per_frame: np.ndarray
+    """(T,) PSNR on every frame's held-out pixels (NaN: not measured yet or nothing held out)."""
+    per_frame_steps: np.ndarray
+    """(T,) the step each frame's PSNRs were measured at (-1: never)."""
+    coefficients: dict
+    """Linear-layer index -> v, the [T_rows, R] coefficient table (ResField models; empty otherwise)."""
+    parameters: dict
+    """shared / per_time / total / spanning_sets parameter counts."""
+    history: np.ndarray = dataclass_field(default_factory=lambda: np.zeros((0, 3)))
+    """(K, 3): step, training PSNR, held-out PSNR over every frame (rolling: each frame as last measured)."""
+    sdf: SdfView | None = None
+    """A moving shape: the mesh, slice and metrics at t (against the nearest frame's true shape)."""
+    sdf_base: SdfView | None = None
+    """A moving shape, ResField model: the base MLP's mesh at t."""
+
+    @property
+    def between_frames(self) -> bool:
+        return abs(self.frame - self.nearest) > 1e-4
+
+
+def frame_coords(space_coords: torch.Tensor, t: float) -> torch.Tensor:
+    """Space coordinates (N, d) with the time column t appended: the input of a temporal field at t."""
+    return torch.cat([space_coords, torch.full((space_coords.shape[0], 1), float(t), dtype=space_coords.dtype)], dim=1)
+
+
+@torch.no_grad()
+def evaluate_at_time(model: torch.nn.Module, space_coords: torch.Tensor, t: float, residual: bool = True) -> torch.Tensor:
+    """The field at time t on the given space coordinates (on the CPU), residual weights on or off."""
+    device = next(model.parameters()).device
+    with _residual(model, residual):
+        return evaluate_in_chunks(model, frame_coords(space_coords, t).to(device)).cpu()
+
+
+class AtTime(torch.nn.Module):
+    """A temporal field at a fixed t, as a function of space alone (for meshing)."""
+
+    def __init__(self, model: torch.nn.Module, t: float):
+        super().__init__()
+        self.model, self.t = model, float(t)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        column = torch.full((points.shape[0], 1), self.t, dtype=points.dtype, device=points.device)
+        return self.model(torch.cat([points, column], dim=1))
+
+
+@dataclass
+class _FrameScores:
+    steps: np.ndarray
+    train_mse: np.ndarray
+    test_mse: np.ndarray
+
+
+class TimeRenderer:
+    """Frames, meshes and per-frame scores of the fields of one temporal signal; keeps caches between snapshots."""
+
+    def __init__(self, signal: Signal):
+        if signal.time is None:
+            raise ValueError(f"{signal.name} has no time axis")
+        self.signal = signal
+        self.axis = signal.time
+        self.is_video = signal.kind == "video"
+        self.frame_shape = signal.shape[1:]
+        self.targets = signal.values
+        self.space_coords = signal.coords[self.axis.rows(0), :-1].clone() if self.is_video else None
+        self._splits: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._scores: dict[tuple[int, int], _FrameScores] = {}
+        self._frames: dict[tuple, np.ndarray] = {}
+        self._sdf: dict[int, SdfRenderer] = {}
+        self._history: dict[tuple[int, int], list[tuple[int, float, float]]] = {}
+
+    def forget_other_generations(self, generation: int) -> None:
+        self._scores = {k: v for k, v in self._scores.items() if k[0] == generation}
+        self._frames = {k: v for k, v in self._frames.items() if k[0] == generation}
+        self._history = {k: v for k, v in self._history.items() if k[0] == generation}
+        for renderer in self._sdf.values():
+            renderer.forget_other_generations(generation)
+
+    def target_frame(self, frame: int) -> np.ndarray:
+        rows = self.axis.rows(frame)
+        return self._display(self.targets[rows])
+
+    def _display(self, values: torch.Tensor) -> np.ndarray:
+        unit = np.clip((values.detach().float().cpu().numpy() + 1.0) * 0.5, 0.0, 1.0)
+        return unit.reshape(self.frame_shape) if self.signal.channels == 1 else unit.reshape(*self.frame_shape, -1)
+
+    def split(self, holdout: float) -> tuple[torch.Tensor, torch.Tensor]:
+        key = round(float(holdout), 6)
+        if key not in self._splits:
+            self._splits[key] = holdout_split(self.signal, holdout)
+        return self._splits[key]
+
+    # -- videos ------------------------------------------------------------------------------------------
+    def frame_at(self, model: torch.nn.Module, t: float, key: tuple, residual: bool = True) -> np.ndarray:
+        """The field at time t on the frame's pixel grid, [0, 1]; cached per (generation, run, step, t, residual)."""
+        cache_key = (*key, round(float(t), 6), residual)
+        cached = self._frames.get(cache_key)
+        if cached is not None:
+            return cached
+        frame = readonly(self._display(evaluate_at_time(model, self.space_coords, t, residual)))
+        if len(self._frames) > 256:
+            self._frames.clear()
+        self._frames[cache_key] = frame
+        return frame
+
+    def render_video(self, model: torch.nn.Module, settings: TimeViewSettings, *, generation: int, index: int,
+                     step: int, holdout: float, parameters: dict, more_waiting: Callable[[], bool]) -> TimeView:
+        t = float(settings.t)
+        frame = self.axis.frame_at(t)
+        nearest = int(round(frame))
+        key = (generation, index, step)
+        reconstruction = self.frame_at(model, t, key)
+        target = self.target_frame(nearest)
+        error = _channel_mean(np.abs(reconstruction - target))
+        resfield = hasattr(model, "residual")
+        base = difference = None
+        if resfield and settings.show_base:
+            base = self.frame_at(model, t, key, residual=False)
+            difference = readonly(_channel_mean(reconstruction - base))
+        scores = self._refresh_scores(model, generation, index, step, holdout, nearest, more_waiting)
+        mse = float(np.mean((np.clip(reconstruction, 0, 1) - target) ** 2))
+        history = self._history.setdefault((generation, index), [])
+        while history and history[-1][0] >= step:
+            history.pop()
+        history.append((step, *self.video_scores(generation, index)))
+        return TimeView(t, frame, nearest, reconstruction, base, readonly(error), difference, _psnr(mse),
+                        *self._per_frame(scores), _coefficients(model), parameters,
+                        readonly(np.asarray(history, dtype=np.float64).reshape(-1, 3)))
+
+    def _refresh_scores(self, model, generation: int, index: int, step: int, holdout: float, nearest: int,
+                        more_waiting: Callable[[], bool]) -> _FrameScores:
+        """The nearest frame first (free when the slider sits on it), then the stalest frames within the budget."""
+        frames = self.axis.frames
+        scores = self._scores.get((generation, index))
+        if scores is None:
+            scores = _FrameScores(np.full(frames, -1), np.full(frames, np.nan), np.full(frames, np.nan))
+            self._scores[(generation, index)] = scores
+        train_rows, test_rows = self.split(holdout)
+        started = time.perf_counter()
+        order = [nearest] + sorted((k for k in range(frames) if k != nearest), key=lambda k: scores.steps[k])
+        for k in order:
+            if scores.steps[k] == step:
+                continue
+            if k != nearest and (time.perf_counter() - started > REFRESH_BUDGET or more_waiting()):
+                break
+            values = self.frame_at(model, float(self.axis.times()[k]), (generation, index, step))
+            self._score_frame(scores, k, step, values, train_rows[k], test_rows[k])
+        return scores
+
+    def _score_frame(self, scores: _FrameScores, k: int, step: int, values: np.ndarray, train_rows: torch.Tensor,
+                     test_rows: torch.Tensor) -> None:
+        flat = values.reshape(self.axis.samples_per_frame, -1)
+        target = ((self.targets[self.axis.rows(k)].float().numpy() + 1.0) * 0.5).reshape(flat.shape)
+        offset = k * self.axis.samples_per_frame
+        squared = (flat - target) ** 2
+        scores.train_mse[k] = float(squared[train_rows.numpy() - offset].mean())
+        scores.test_mse[k] = float(squared[test_rows.numpy() - offset].mean()) if test_rows.numel() else np.nan
+        scores.steps[k] = step
+
+    def _per_frame(self, scores: _FrameScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (readonly(np.array([_psnr(m) for m in scores.train_mse])),
+                readonly(np.array([_psnr(m) for m in scores.test_mse])), readonly(scores.steps.copy()))
+
+    def video_scores(self, generation: int, index: int) -> tuple[float, float]:
+        """(train, held-out) PSNR over every frame measured so far (mean MSE over frames, NaN if none)."""
+        scores = self._scores.get((generation, index))
+        if scores is None or not np.isfinite(scores.train_mse).any():
+            return float("nan"), float("nan")
+        test = scores.test_mse[np.isfinite(scores.test_mse)]
+        return _psnr(float(np.nanmean(scores.train_mse))), _psnr(float(test.mean())) if test.size else float("nan")
+
+    # -- moving shapes -----------------------------------------------------------------------------------
+    def sdf_renderer(self, frame: int) -> SdfRenderer:
+        """A 3D renderer whose ground truth is frame ``frame``'s shape (built on first use)."""
+        if frame not in self._sdf:
+            truth = self.axis.frame_target(frame) if self.axis.frame_target is not None else self.signal.sdf
+            self._sdf[frame] = SdfRenderer(replace(self.signal, sdf=truth))
+        return self._sdf[frame]
+
+    def render_shape(self, model: torch.nn.Module, settings: TimeViewSettings, *, still: bool, generation: int,
+                     index: int, step: int, parameters: dict) -> TimeView:
+        t = float(settings.t)
+        frame = self.axis.frame_at(t)
+        nearest = int(round(frame))
+        renderer = self.sdf_renderer(nearest)
+        device = next(model.parameters()).device
+        tag = f"t {t:.6f}"
+        view = renderer.render(module_field(AtTime(model, t), device), settings.sdf, still=still,
+                               generation=generation, index=index, step=step, tag=tag)
+        base = None
+        if hasattr(model, "residual") and settings.show_base:
+            with _residual(model, False):
+                base = renderer.render(module_field(AtTime(model, t), device), settings.sdf, still=still,
+                                       generation=generation, index=index, step=step, tag=f"{tag} base", record=False)
+        empty = readonly(np.full(self.axis.frames, np.nan))
+        return TimeView(t, frame, nearest, None, None, None, None, float("nan"), empty, empty,
+                        readonly(np.full(self.axis.frames, -1)), _coefficients(model), parameters, view, base)
+
+
+class _residual:
+    """Within the block, a ResField model uses its residual weights or not (plain fields are left alone)."""
+
+    def __init__(self, model: torch.nn.Module, enabled: bool):
+        self.model, self.enabled, self.before = model, enabled, getattr(model, "residual", None)
+
+    def __enter__(self):
+        if self.before is not None:
+            self.model.residual = self.enabled
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            self.model.residual = self.before
+
+
+def _coefficients(model: torch.nn.Module) -> dict:
+    tables = getattr(model, "coefficient_tables", None)
+    if tables is None:
+        return {}
+    return {i: readonly(v.float().cpu().numpy()) for i, v in tables().items()}
+
+
+def _channel_mean(array: np.ndarray) -> np.ndarray:
+    return array.mean(axis=2) if array.ndim == 3 else array
+
+
+def _psnr(mse: float) -> float:
+    return psnr_from_mse(float(mse))
