@@ -244,18 +244,30 @@ def _read_failure_reason(exc: BaseException) -> str:
     return text[:160]
 
 
-def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool = True, target: str = "sdf") -> Signal:
-    """A signal by sample name (``camera``, ``sinusoids``, ``torus``, ...) or by image or mesh file path (3D shapes and
-    meshes become signed-distance targets, or occupancy ones with ``target='occupancy'``: models/sdf_signal.py;
-    ``size`` is for images only)."""
+def load_signal(source: str, size: int | None = None, keep_aspect: bool = True, target: str = "sdf",
+                frames: int | None = None) -> Signal:
+    """A signal by sample name (``camera``, ``sinusoids``, ``torus``, ``tour``, ``morph``, ...) or by file or folder path.
+
+    Images become 2D signals (longer side ``size``, default 256); 3D shapes and meshes signed-distance targets, or
+    occupancy ones with ``target='occupancy'`` (models/sdf_signal.py); videos (files, frame folders, the synthesized
+    ones) ``frames`` frames at working size ``size`` (default 64: models/video.py); moving shapes and folders of
+    meshes temporal 3D targets of ``frames`` frames (models/sdf_time.py).
+    """
     if not source:
         raise SignalError("no signal given: pass a sample name or an image file")
     if source in CURVE_SIGNALS:
         return sinusoids_signal()
-    from .sdf_signal import is_sdf_source, sdf_signal  # here: sdf_signal builds on this module
+    from .sdf_signal import is_sdf_source, sdf_signal  # here: these modules build on this one
+    from .sdf_time import is_temporal_sdf_source, temporal_sdf_signal
+    from .video import DEFAULT_VIDEO_FRAMES, DEFAULT_VIDEO_SIZE, is_video_source, video_signal
 
+    if is_temporal_sdf_source(source):
+        return temporal_sdf_signal(source, **({"frames": frames} if frames else {}), target=target)
+    if is_video_source(source):
+        return video_signal(source, size or DEFAULT_VIDEO_SIZE, frames or DEFAULT_VIDEO_FRAMES, keep_aspect)
     if is_sdf_source(source):
         return sdf_signal(source, target=target)
+    size = size or DEFAULT_IMAGE_SIZE
     if source in SAMPLE_IMAGES:
         return image_signal(load_sample_image(source), source, size, keep_aspect)
     if os.path.exists(source):
@@ -263,7 +275,10 @@ def load_signal(source: str, size: int = DEFAULT_IMAGE_SIZE, keep_aspect: bool =
     if os.path.splitext(source)[1].lower() in IMAGE_SUFFIXES or os.sep in source:
         raise SignalError(f"{source}: no such file")
     from .sdf_signal import SDF_SHAPES
+    from .sdf_time import TIME_SHAPES
+    from .video import VIDEO_SAMPLES
 
     known = ", ".join(CURVE_SIGNALS + SAMPLE_IMAGES[:8])
     raise SignalError(f"unknown signal {source!r}: not a sample name (e.g. {known}, ...), a 3D shape "
-                      f"({', '.join(SDF_SHAPES[:6])}, ...) nor an existing file")
+                      f"({', '.join(SDF_SHAPES[:6])}, ...), a video ({', '.join(VIDEO_SAMPLES)}), a moving shape "
+                      f"({', '.join(TIME_SHAPES)}) nor an existing file")
