@@ -16,6 +16,7 @@ from models.scenes import DEFAULT_FIELD, DEFAULT_SIGNAL, DEFAULT_SIZE, DEFAULT_T
 
 from .crop_cli import add_crop_command, crop_main, fit_partitioned, partition_arguments
 from .sweep_cli import add_sweep_command, sweep_main
+from .time_cli import add_time_arguments
 
 EPILOG = """\
 signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
@@ -43,11 +44,13 @@ examples:
 def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--signal", default=DEFAULT_SIGNAL if for_gui else None, required=not for_gui,
                         help="sample name or image file" + (f" (default {DEFAULT_SIGNAL})" if for_gui else ""))
-    parser.add_argument("--model", choices=(*MODEL_KINDS, "streamable", *PARTITIONED_MODELS),
+    parser.add_argument("--model", choices=(*MODEL_KINDS, "streamable", *PARTITIONED_MODELS, "resfield"),
                         default=DEFAULT_FIELD.kind,
                         help=f"network kind (default {DEFAULT_FIELD.kind}): siren, finer (FINER++ sine), gauss, "
                              "finer-gauss, wire, finer-wavelet, relu, fourier; streamable: a SIREN grown through --widths; "
-                             "local-global / siren-per-partition: croppable partitioned fields (see --partitions)")
+                             "local-global / siren-per-partition: croppable partitioned fields (see --partitions); "
+                             "resfield: a SIREN (or --activation finer) with time-dependent ResField layers, for "
+                             "videos and moving shapes (see --rank)")
     parser.add_argument("--k", type=float, default=None,
                         help="FINER++ bias range: first-layer biases ~ U(-k, k) (default: nn.Linear's init, k = 0.707)")
     parser.add_argument("--scale", type=float, default=None,
@@ -60,8 +63,9 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
     parser.add_argument("--w0", type=float, default=DEFAULT_FIELD.w0, help=f"SIREN frequency factor (default {DEFAULT_FIELD.w0:g})")
     parser.add_argument("--sigma", type=float, default=DEFAULT_FIELD.fourier_sigma,
                         help=f"Fourier-feature scale (default {DEFAULT_FIELD.fourier_sigma:g})")
-    parser.add_argument("--size", type=int, default=None if for_gui else DEFAULT_SIZE,
-                        help=f"working size: longer image side in px (default {DEFAULT_SIZE}; 96 for the sweep preset)")
+    parser.add_argument("--size", type=int, default=None,
+                        help=f"working size: longer image side in px (default {DEFAULT_SIZE}; 96 for the sweep preset, "
+                             "64 for videos)")
     parser.add_argument("--target", choices=("sdf", "occupancy"), default="sdf",
                         help="3D shapes: regress the signed distance (default; surface at 0) or the occupancy "
                              "(1 inside, 0 outside; surface at 0.5)")
@@ -90,6 +94,7 @@ def _model_arguments(parser: argparse.ArgumentParser, for_gui: bool) -> None:
                         help="per stage, the range of the new units' first-layer biases, e.g. ',1:2,2:3,3:4' "
                              "(empty entry: default init); the FINER++ streamable variant")
     partition_arguments(parser)
+    add_time_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,11 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the app (the default)", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     _model_arguments(gui, for_gui=True)
-    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth", "crop", "sweep"), default="image",
+    gui.add_argument("--preset", choices=("image", "spectral-bias", "growth", "crop", "sweep", "time"), default="image",
                      help="image: one field; spectral-bias: ReLU, Fourier features and SIREN side by side; "
                           "growth: the spectral growth lab (same as --model streamable); crop: the crop & extend "
                           "lab (same as --model local-global); sweep: the FINER++ bias-range sweep (--model picks "
-                          "finer, finer-gauss or finer-wavelet)")
+                          "finer, finer-gauss or finer-wavelet); time: the ResFields lab (videos and moving shapes; "
+                          "opened by any such --signal)")
     gui.add_argument("--paused", action="store_true", help="open without starting training")
     gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")
     gui.add_argument("--screenshot-after", type=float, default=20.0, metavar="SECONDS",
@@ -136,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--width", type=int, default=None, help="streamable field: the stage width to render (default: widest)")
     render.add_argument("--residual", action="store_true",
                         help="streamable field: render what the width's stage added (diverging colours, white = 0)")
+    render.add_argument("--time", type=float, default=None,
+                        help="video or moving-shape field: the time t in [-1, 1] to render (frames sit evenly from -1 "
+                             "to 1; anything between is interpolated; default 0)")
+    render.add_argument("--sequence", default=None, metavar="OUT.mp4",
+                        help="video field: render the whole sequence to an MP4 or GIF")
+    render.add_argument("--frames", type=int, default=None, help="--sequence: frames to render (default: the trained count)")
+    render.add_argument("--fps", type=float, default=None, help="--sequence: frame rate (default: the source's)")
+    render.add_argument("--base", action="store_true",
+                        help="ResField field: render the base MLP alone (time-dependent residual weights off)")
     add_crop_command(commands, EPILOG)
     add_sweep_command(commands, EPILOG)
     return parser
@@ -251,13 +266,14 @@ def parse_bias_ranges(text: str) -> tuple:
     return tuple(ranges)
 
 
-def load_signal_or_fail(source: str, size: int, target: str = "sdf"):
+def load_signal_or_fail(source: str, size: int | None, target: str = "sdf", frames: int | None = None):
+    """The signal ``source`` names (``size`` None: the working size of its kind); failures as UserFacingError."""
     from models.signals import SignalError, load_signal
 
-    if size < 2:
+    if size is not None and size < 2:
         raise UserFacingError(f"--size must be at least 2, got {size}")
     try:
-        return load_signal(source, size, target=target)
+        return load_signal(source, size, target=target, frames=frames)
     except SignalError as exc:
         raise UserFacingError(str(exc)) from None
 
@@ -270,8 +286,14 @@ def _fit(args) -> int:
         raise UserFacingError(f"--steps must be >= 0, got {args.steps}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserFacingError(f"--out {args.out}: exists and is not a folder")
-    signal = load_signal_or_fail(args.signal, args.size, args.target)
+    signal = load_signal_or_fail(args.signal, args.size, args.target, getattr(args, "frames", None))
     field_config, train_config = configs_from_args(args)
+    if signal.time is not None:
+        from .time_cli import fit_time
+
+        return fit_time(args, signal, field_config, train_config, UserFacingError)
+    if args.model == "resfield":
+        raise UserFacingError(f"--model resfield: {signal.name} has no time axis; ResFields fit videos and moving shapes")
     if signal.kind == "sdf":
         from .sdf_cli import fit_sdf
 
@@ -374,6 +396,12 @@ def _render(args) -> int:
         saved = load_field(args.folder)
     except CheckpointError as exc:
         raise UserFacingError(str(exc)) from None
+    if saved.meta.get("signal", {}).get("kind") in ("video", "sdf-time"):
+        from .time_cli import render_time
+
+        return render_time(args, saved, UserFacingError)
+    if args.time is not None or args.sequence is not None:
+        raise UserFacingError(f"{args.folder}: --time and --sequence render video and moving-shape fields")
     if args.mesh is not None:
         from .sdf_cli import render_sdf
 

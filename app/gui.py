@@ -20,14 +20,23 @@ def run_gui(args) -> int:
     from .crop_cli import crop_settings_from_args
     from .main_window import MainWindow
 
+    from models.video import is_video_source
+
+    video_size = args.size  # None: a video's own working size (an image's would be far too big to train live)
     if args.size is None:
         from models.scenes import DEFAULT_SWEEP_SIZE
 
         args.size = DEFAULT_SWEEP_SIZE if args.preset == "sweep" else DEFAULT_SIZE
-    signal = load_signal_or_fail(args.signal, args.size, args.target)
+    signal = load_signal_or_fail(args.signal, video_size if is_video_source(args.signal) else args.size, args.target,
+                                 args.frames)
     field, train = configs_from_args(args)
     try:
-        if args.preset == "sweep":
+        if signal.time is not None:
+            from .time_cli import time_scene_from_args
+
+            scene = time_scene_from_args(args, field, train, signal, UserFacingError, for_gui=True)
+            args.size = signal.shape[-1] if signal.kind == "video" else args.size
+        elif args.preset == "sweep":
             from models.scenes import DEFAULT_SWEEP_SCENE
 
             base = DEFAULT_SWEEP_SCENE

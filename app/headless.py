@@ -187,6 +187,13 @@ def save_runs(folder: str, trainers: list[tuple[str, Trainer]]) -> str:
     written = []
     for label, trainer in trainers:
         target = folder if len(trainers) == 1 else os.path.join(folder, _slug(label))
+        if trainer.signal.time is not None:
+            from .time_cli import save_time_outputs
+
+            metrics = save_time_outputs(target, trainer, trainer.seconds, label)
+            score = metrics.get("psnr_test") or metrics.get("psnr_train")
+            written.append(f"{label}: {score:.2f} dB -> {target}" if score is not None else f"{label} -> {target}")
+            continue
         if trainer.signal.sdf is not None:
             from .sdf_cli import DEFAULT_RESOLUTION, save_sdf_outputs
 

@@ -7,6 +7,7 @@ latest-wins ``LatestSlot``. Training never waits for a snapshot to be drawn.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from .growth import StageInfo
 from .metrics import high_frequency_energy, log_spectrum, psnr, radial_power_spectrum
 from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field
 from .signals import Signal
-from .time_render import TimeRenderer, TimeView, TimeViewSettings
+from .time_render import REFRESH_BUDGET, TimeRenderer, TimeView, TimeViewSettings
 from .streamable import evaluate_widths_in_chunks
 from .width_views import WidthCache, WidthView
 
@@ -281,7 +282,8 @@ class SnapshotRenderer:
         if self.time is not None:
             self.time.forget_other_generations(request.generation)
             settings = request.time_settings or TimeViewSettings()
-            runs = tuple(self._render_time_run(request.generation, i, run, settings, still) for i, run in enumerate(request.runs))
+            runs = tuple(self._render_time_run(request.generation, i, run, settings, still, request.running)
+                         for i, run in enumerate(request.runs))
         elif self.sdf is not None:
             self.sdf.forget_other_generations(request.generation)
             settings = request.sdf_settings or SdfViewSettings()
@@ -356,7 +358,7 @@ class SnapshotRenderer:
                            None, run.extension_step, run.waiting, run.config, sdf=view, sdf_widths=widths)
 
     def _render_time_run(self, generation: int, index: int, run: RunState, settings: TimeViewSettings,
-                         still: bool) -> RunSnapshot:
+                         still: bool, running: bool) -> RunSnapshot:
         """A temporal field at the slider's t: a video frame (with per-frame scores) or a moving shape's mesh."""
         run.evaluator.load_state_dict(run.weights)
         parameters = run.parameter_split or {"total": run.params}
@@ -367,8 +369,10 @@ class SnapshotRenderer:
             return RunSnapshot(run.label, run.params, run.step, view.sdf.slice_field, error,
                                readonly(np.zeros((1, 1), np.float32)), float("nan"), run.loss, readonly(np.zeros((0, 2))),
                                readonly(run.loss_history), config=run.config, sdf=view.sdf, time=view)
+        budget = REFRESH_BUDGET if running else math.inf  # paused: score every frame at this step
         view = self.time.render_video(run.evaluator, settings, generation=generation, index=index, step=run.step,
-                                      holdout=run.holdout, parameters=parameters, more_waiting=self._newer_waiting)
+                                      holdout=run.holdout, parameters=parameters, more_waiting=self._newer_waiting,
+                                      budget=budget)
         train_history = readonly(view.history[:, :2])
         value = float(view.history[-1, 1]) if len(view.history) else float("nan")
         return RunSnapshot(run.label, run.params, run.step, view.reconstruction, view.error,

@@ -77,6 +77,8 @@ class TimeView:
     """A moving shape: the mesh, slice and metrics at t (against the nearest frame's true shape)."""
     sdf_base: SdfView | None = None
     """A moving shape, ResField model: the base MLP's mesh at t."""
+    truth: object | None = None
+    """A moving shape: the nearest frame's ground truth (models.sdf_signal.SdfTarget), for the overlay."""
 
     @property
     def between_frames(self) -> bool:
@@ -94,6 +96,26 @@ def evaluate_at_time(model: torch.nn.Module, space_coords: torch.Tensor, t: floa
     device = next(model.parameters()).device
     with _residual(model, residual):
         return evaluate_in_chunks(model, frame_coords(space_coords, t).to(device)).cpu()
+
+
+def render_sequence(model: torch.nn.Module, space_coords: torch.Tensor, frame_shape: tuple[int, int], count: int,
+                    residual: bool = True) -> list[np.ndarray]:
+    """``count`` frames evenly spread over t in [-1, 1] (the frame times when ``count`` is the frame count), as RGB
+    uint8 images of ``frame_shape`` (H, W)."""
+    times = np.linspace(-1.0, 1.0, count) if count > 1 else np.zeros(1)
+    frames = []
+    for t in times:
+        unit = ((evaluate_at_time(model, space_coords, float(t), residual).numpy() + 1.0) * 0.5).clip(0.0, 1.0)
+        frames.append(rgb8(unit.reshape(*frame_shape, -1)))
+    return frames
+
+
+def rgb8(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] values (H, W), (H, W, 1) or (H, W, 3) as an RGB uint8 image."""
+    image = np.clip(np.asarray(unit) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
 
 
 class AtTime(torch.nn.Module):
@@ -168,7 +190,10 @@ class TimeRenderer:
         return frame
 
     def render_video(self, model: torch.nn.Module, settings: TimeViewSettings, *, generation: int, index: int,
-                     step: int, holdout: float, parameters: dict, more_waiting: Callable[[], bool]) -> TimeView:
+                     step: int, holdout: float, parameters: dict, more_waiting: Callable[[], bool],
+                     budget: float = REFRESH_BUDGET) -> TimeView:
+        """The frame at t (and the base MLP's), then per-frame scores refreshed within ``budget`` seconds (paused:
+        pass math.inf, so that every frame is scored at the current step)."""
         t = float(settings.t)
         frame = self.axis.frame_at(t)
         nearest = int(round(frame))
@@ -181,7 +206,7 @@ class TimeRenderer:
         if resfield and settings.show_base:
             base = self.frame_at(model, t, key, residual=False)
             difference = readonly(_channel_mean(reconstruction - base))
-        scores = self._refresh_scores(model, generation, index, step, holdout, nearest, more_waiting)
+        scores = self._refresh_scores(model, generation, index, step, holdout, nearest, more_waiting, budget)
         mse = float(np.mean((np.clip(reconstruction, 0, 1) - target) ** 2))
         history = self._history.setdefault((generation, index), [])
         while history and history[-1][0] >= step:
@@ -192,7 +217,7 @@ class TimeRenderer:
                         readonly(np.asarray(history, dtype=np.float64).reshape(-1, 3)))
 
     def _refresh_scores(self, model, generation: int, index: int, step: int, holdout: float, nearest: int,
-                        more_waiting: Callable[[], bool]) -> _FrameScores:
+                        more_waiting: Callable[[], bool], budget: float) -> _FrameScores:
         """The nearest frame first (free when the slider sits on it), then the stalest frames within the budget."""
         frames = self.axis.frames
         scores = self._scores.get((generation, index))
@@ -205,7 +230,7 @@ class TimeRenderer:
         for k in order:
             if scores.steps[k] == step:
                 continue
-            if k != nearest and (time.perf_counter() - started > REFRESH_BUDGET or more_waiting()):
+            if k != nearest and (time.perf_counter() - started > budget or more_waiting()):
                 break
             values = self.frame_at(model, float(self.axis.times()[k]), (generation, index, step))
             self._score_frame(scores, k, step, values, train_rows[k], test_rows[k])
@@ -258,7 +283,8 @@ class TimeRenderer:
                                        generation=generation, index=index, step=step, tag=f"{tag} base", record=False)
         empty = readonly(np.full(self.axis.frames, np.nan))
         return TimeView(t, frame, nearest, None, None, None, None, float("nan"), empty, empty,
-                        readonly(np.full(self.axis.frames, -1)), _coefficients(model), parameters, view, base)
+                        readonly(np.full(self.axis.frames, -1)), _coefficients(model), parameters, sdf=view, sdf_base=base,
+                        truth=renderer.target)
 
 
 class _residual:
