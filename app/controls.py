@@ -16,15 +16,18 @@ from models.fields import FieldConfig
 from models.growth import GrowthConfig
 from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, default_lr
 from models.sdf_signal import SDF_SHAPES
+from models.sdf_time import TIME_SHAPES
 from models.signals import CURVE_SIGNALS, SAMPLE_IMAGES
 from models.training import TrainConfig
+from models.video import VIDEO_SAMPLES
 
 from .crop_controls import CropControls
 from .sweep_controls import SweepControls
+from .time_controls import TimeControls
 
 PRESET_ITEMS = (("Single field", "image"), ("Spectral bias: ReLU vs Fourier vs SIREN", "spectral-bias"),
                 ("Spectral growth: streamable SIREN", "growth"), ("Crop & extend: Local-Global SIREN", "crop"),
-                ("FINER++ bias sweep", "sweep"))
+                ("FINER++ bias sweep", "sweep"), ("Time: ResFields on videos and moving shapes", "time"))
 MODEL_ITEMS = (("SIREN", "siren"), ("FINER++ sine", "finer"), ("Gauss", "gauss"), ("FINER++ Gauss", "finer-gauss"),
                ("WIRE (complex wavelet)", "wire"), ("FINER++ wavelet", "finer-wavelet"), ("ReLU MLP", "relu"),
                ("Fourier-feature MLP", "fourier"))
@@ -72,6 +75,10 @@ class ControlPanel(QtWidgets.QWidget):
             self.source.addItem(f"{name} (1D)", name)
         for name in SDF_SHAPES:
             self.source.addItem(f"{name} (3D)", name)
+        for name in VIDEO_SAMPLES:
+            self.source.addItem(f"{name} (video)", name)
+        for name in TIME_SHAPES:
+            self.source.addItem(f"{name} (moving 3D)", name)
         self.open_button = QtWidgets.QPushButton("Open image or mesh…")
         self.open_button.setToolTip("PNG, JPEG, TIFF or BMP images; OBJ, PLY, STL, GLB or OFF meshes (fitted as signed "
                                     "distance fields); you can also drop a file on the window")
@@ -142,6 +149,9 @@ class ControlPanel(QtWidgets.QWidget):
         self.sweep_box = SweepControls()
         self.sweep_box.changed.connect(self._changed)
         layout.addWidget(self.sweep_box)
+        self.time_box = TimeControls()
+        self.time_box.changed.connect(self._changed)
+        layout.addWidget(self.time_box)
 
         buttons = QtWidgets.QHBoxLayout()
         style = self.style()
@@ -248,6 +258,9 @@ class ControlPanel(QtWidgets.QWidget):
         if preset == "sweep":
             return Scene(field=replace(field, kind="siren", bias_range=None), train=train, preset="sweep",
                          lr_override=False, sweep=self.sweep_box.settings())
+        if preset == "time":
+            return Scene(field=replace(field, kind="siren"), train=train, preset="time", lr_override=False,
+                         time=self.time_box.settings())
         if preset != "growth":
             return Scene(field=field, train=train, preset=preset, lr_override=False)
         from .cli import parse_bias_ranges
@@ -327,6 +340,7 @@ class ControlPanel(QtWidgets.QWidget):
         self._last_growth_text = self._growth_texts()
         self.crop_box.apply(scene.crop)
         self.sweep_box.apply(scene.sweep)
+        self.time_box.apply(scene.time)
         del blockers
         self._update_enabled()
 
@@ -349,8 +363,10 @@ class ControlPanel(QtWidgets.QWidget):
         growth = self.preset.currentData() == "growth"
         crop = self.preset.currentData() == "crop"
         sweep = self.preset.currentData() == "sweep"
+        timed = self.preset.currentData() == "time"
         kind = self.kind.currentData()
-        self.kind.setEnabled(not comparison and not growth and not crop and not sweep)
+        self.kind.setEnabled(not comparison and not growth and not crop and not sweep and not timed)
+        self.time_box.setVisible(timed)
         self.width_box.setEnabled(not growth and not crop)
         self.crop_box.setVisible(crop)
         self.sweep_box.setVisible(sweep)

@@ -17,10 +17,14 @@ from .headless import save_runs
 from .sdf_views import SdfLabView
 from .session import LiveSession
 from .sweep_views import SweepLabView
+from .time_views import TimeLabView
+from .time_window import export_sequence, family_defaults, signal_family
 from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
 
-FILE_FILTER = ("Images and meshes (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.obj *.ply *.stl *.glb *.gltf *.off);;"
-               "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;Meshes (*.obj *.ply *.stl *.glb *.gltf *.off);;All files (*)")
+FILE_FILTER = ("Images, meshes and videos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.obj *.ply *.stl *.glb *.gltf *.off "
+               "*.mp4 *.gif *.avi *.mov *.webm *.mkv *.m4v);;Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;"
+               "Meshes (*.obj *.ply *.stl *.glb *.gltf *.off);;Videos (*.mp4 *.gif *.avi *.mov *.webm *.mkv *.m4v);;"
+               "All files (*)")
 MESH_FILTER = "PLY (*.ply);;Wavefront OBJ (*.obj);;glTF binary (*.glb);;STL (*.stl)"
 ANIMATION_FILTER = "MP4 video (*.mp4);;Animated GIF (*.gif)"
 
@@ -43,10 +47,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.crop_view = CropLabView()
         self.sweep_view = SweepLabView()
         self.sdf_view = SdfLabView()
+        self.time_view = TimeLabView()
         self.metrics = MetricsPlots()
         self.views = QtWidgets.QStackedWidget()
         for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view,
-                     self.crop_view, self.sweep_view, self.sdf_view):
+                     self.crop_view, self.sweep_view, self.sdf_view, self.time_view):
             self.views.addWidget(view)
         self.note = QtWidgets.QLabel()
         self.note.setStyleSheet("background:#fff4c2; border:1px solid #e0c060; padding:4px;")
@@ -100,6 +105,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sdf_view.exportRequested.connect(self.export_mesh)
         self.sdf_view.turntableRequested.connect(self.export_turntable)
         self.sdf_view.partitionClicked.connect(self._partition_clicked_3d)
+        self.time_view.settingsChanged.connect(self._time_settings_changed)
+        self.time_view.sequenceRequested.connect(lambda run: export_sequence(self, run))
         self.image_view.backRequested.connect(self.back_to_sweep)
         self.session.signalLoaded.connect(self._signal_loaded)
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
@@ -158,6 +165,13 @@ class MainWindow(QtWidgets.QMainWindow):
                           lambda: self._preset_3d("bumpy-sphere", "growth"))
         presets.addAction("3D: crop a Local-Global SIREN, 4×4×4 partitions (click the slice)",
                           lambda: self._preset_3d("blobs", "crop"))
+        presets.addSeparator()
+        presets.addAction("Time: SIREN+ResFields vs SIREN on a video (the tour)", lambda: self._preset_time("tour"))
+        presets.addAction("Time: a video with hard cuts (four shots)", lambda: self._preset_time("cuts"))
+        presets.addAction("Time: ResFields vs SIREN vs a wider SIREN with as many parameters",
+                          lambda: self._preset_time("tour", "matched"))
+        presets.addAction("Time: a sphere morphing into a torus (3D)", lambda: self._preset_time("morph"))
+        presets.addAction("Time: a bouncing, turning box (3D)", lambda: self._preset_time("bounce"))
         growth_menu = self.menuBar().addMenu("&Growth")
         grow_action = growth_menu.addAction("Grow now (end the stage in training)", self.grow_now)
         grow_action.setShortcut(QtGui.QKeySequence("Ctrl+G"))
@@ -186,6 +200,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error("Not available in 3D", "the extension experiment pre-trains on part of an image; "
                             "in 3D, crop partitions and restore them")
             return
+        if (scene.preset == "time") != (signal.time is not None):
+            self.show_error("The time lab needs a video or a moving shape" if signal.time is None else "A temporal signal",
+                            "open a video (MP4, GIF, a folder of frames) or a moving shape (Presets → Time)"
+                            if signal.time is None else "videos and moving shapes train in the time lab (Presets → Time)")
+            return
         allowed = ("image", "sdf") if scene.preset == "crop" else ("image",)
         if scene.preset in ("crop", "sweep") and signal.kind not in allowed:
             lab = "crop & extend lab partitions" if scene.preset == "crop" else "FINER++ lab compares"
@@ -196,8 +215,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.image_view.show_member(None)
         # the sweep and 3D views plot their own metrics
-        self.metrics.setVisible(scene.preset != "sweep" and signal.kind != "sdf")
-        if signal.kind == "sdf":
+        self.metrics.setVisible(scene.preset not in ("sweep", "time") and signal.kind != "sdf")
+        if signal.time is not None:
+            self.views.setCurrentWidget(self.time_view)
+        elif signal.kind == "sdf":
             self.views.setCurrentWidget(self.sdf_view)
             self.sdf_view.slider.follow.setChecked(True)
         elif scene.preset == "sweep":
@@ -216,14 +237,16 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.views.setCurrentWidget(self.image_view)
         self.session.start(signal, scene, running)
-        self.controls.size.setEnabled(signal.kind != "sdf")  # the working size is an image's
-        self.controls.target.setEnabled(signal.kind == "sdf")
+        self.controls.size.setEnabled(signal.kind not in ("sdf", "sdf-time"))  # the working size is an image's
+        self.controls.target.setEnabled(signal.kind in ("sdf", "sdf-time"))
         if signal.sdf is not None:
             blocker = QtCore.QSignalBlocker(self.controls.target)
             self.controls.target.setCurrentIndex(max(0, self.controls.target.findData(signal.sdf.target)))
             del blocker
         if signal.kind == "sdf":
             self.session.worker.set_view(self.sdf_view.settings)
+        if signal.time is not None:
+            self.session.worker.set_time(self.time_view.settings)
         self.controls.set_running(running)
         self._show_note(signal)
 
@@ -368,6 +391,21 @@ class MainWindow(QtWidgets.QMainWindow):
             self.sweep_view.render(self.sweep_view._snapshot)
 
     # -- the 3D view's requests ----------------------------------------------------------------------------
+    def _time_settings_changed(self, settings) -> None:
+        if self.session.worker is not None and self.session.signal is not None and self.session.signal.time is not None:
+            self.session.worker.set_time(settings)
+
+    def _preset_time(self, source: str, compare: str | None = None) -> None:
+        from dataclasses import replace
+
+        from models.video import DEFAULT_VIDEO_SIZE
+
+        scene = family_defaults("time-video" if source in ("tour", "cuts") else "time-shape")
+        if compare is not None:
+            scene = replace(scene, time=replace(scene.time, compare=compare))
+        self.controls.apply(scene, DEFAULT_VIDEO_SIZE)
+        self._load_source(source)
+
     def _sdf_settings_changed(self, settings) -> None:
         if self.session.worker is not None:
             self.session.worker.set_view(settings)
@@ -475,7 +513,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _load_source(self, source: str) -> None:
         self.statusBar().showMessage(f"Loading {os.path.basename(source)}…")
-        self.session.load_signal_async(source, self.controls.working_size(), self.controls.target.currentData())
+        from models.video import DEFAULT_VIDEO_SIZE, is_video_source
+
+        size = self.controls.working_size()
+        if is_video_source(source) and (self.session.signal is None or self.session.signal.kind != "video"):
+            size = DEFAULT_VIDEO_SIZE  # an image's working size would make a video far too big to train live
+        self.session.load_signal_async(source, size, self.controls.target.currentData())
 
     def _preset_3d(self, shape: str, preset: str = "image") -> None:
         from dataclasses import replace
@@ -491,7 +534,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _signal_loaded(self, signal: Signal, source: str) -> None:
         previous = self.session.signal
-        if previous is not None and (previous.kind == "sdf") != (signal.kind == "sdf"):
+        if previous is not None and signal_family(previous) != signal_family(signal):
             self._switch_defaults(signal)
         self.source = source
         self.controls.set_source(source, label=signal.name)
@@ -504,18 +547,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.start_session(signal, scene, running=self.controls.play.isChecked())
 
     def _switch_defaults(self, signal: Signal) -> None:
-        """Between 2D and 3D the sensible model sizes differ: take the other dimension's defaults (keeping the
-        preset where it applies to both)."""
-        from dataclasses import replace
-
-        from models.scenes import DEFAULT_FIELD, DEFAULT_SDF_SCENE, DEFAULT_TRAIN
-
+        """Images, 3D shapes, videos and moving shapes want different model sizes: take the new kind's defaults
+        (keeping the preset where it applies to both)."""
         preset = self.controls.preset.currentData()
-        if signal.kind == "sdf":
-            scene = replace(DEFAULT_SDF_SCENE, preset=preset if preset in ("image", "spectral-bias") else "image")
-        else:
-            scene = Scene(field=DEFAULT_FIELD, train=DEFAULT_TRAIN, preset=preset if preset != "sweep" else "image")
-        self.controls.apply(scene, self.controls.working_size())
+        scene = family_defaults(signal_family(signal), preset)
+        size = self.controls.working_size()
+        if signal.kind == "video" and self.session.signal is not None and self.session.signal.kind != "video":
+            from models.video import DEFAULT_VIDEO_SIZE
+
+            size = DEFAULT_VIDEO_SIZE
+        self.controls.apply(scene, size)
 
     def _show_note(self, signal: Signal) -> None:
         self.note.setText(f"{signal.name}: {signal.note}" if signal.note else "")
@@ -574,6 +615,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.controls.cancel_pending_change()  # a setting changed just before closing must not restart a session
         self.session.shutdown()
         self.sdf_view.canvas.close()
+        self.time_view.close_canvas()
         for box in list(self._dialogs):
             box.close()
         super().closeEvent(event)

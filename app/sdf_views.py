@@ -361,11 +361,11 @@ class SdfLabView(QtWidgets.QWidget):
         snapshot = self._snapshot
         if snapshot is None or not snapshot.runs:
             return
-        signal = snapshot.signal
-        if signal.sdf is not None and self._truth_of is not signal.sdf:
-            self._truth_of = signal.sdf
-            self.canvas.set_truth(signal.sdf.vertices, signal.sdf.faces)
         run = snapshot.runs[min(self.run_index, len(snapshot.runs) - 1)]
+        truth = run.time.truth if run.time is not None and run.time.truth is not None else snapshot.signal.sdf
+        if truth is not None and self._truth_of is not truth:  # a moving shape's truth follows the time slider
+            self._truth_of = truth
+            self.canvas.set_truth(truth.vertices, truth.faces)
         view = run.sdf
         if run.sdf_widths:
             view = run.sdf_widths[min(self.slider.index, len(run.sdf_widths) - 1)]
