@@ -21,7 +21,9 @@ from .time_cli import add_time_arguments
 EPILOG = """\
 signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
 'sinusoids' (the 1D sum of sinusoids), a PNG/JPEG/TIFF/BMP file, a 3D shape (sphere, torus, box, gyroid,
-bumpy-sphere, blobs, trimesh primitives, bundled meshes) or a mesh file (OBJ/PLY/STL/GLB/OFF).
+bumpy-sphere, blobs, trimesh primitives, bundled meshes) or a mesh file (OBJ/PLY/STL/GLB/OFF); a video ('tour',
+'cuts': synthesized from the bundled photos; an MP4/GIF/AVI/MOV/WebM file or a folder of frames) or a moving
+shape ('morph', 'bounce', or a folder of mesh files, one per frame).
 
 examples:
   fieldlab                                   open the app on the default scene (cameraman, SIREN)
@@ -38,6 +40,12 @@ examples:
   fieldlab fit --signal torus --model siren --steps 500 --out runs/torus      (3D: a signed distance field)
   fieldlab fit --signal my_mesh.obj --steps 1000 --out runs/mesh
   fieldlab render runs/torus --mesh torus.ply --resolution 256
+  fieldlab fit --signal tour --model resfield --rank 10 --compare same-width --steps 1000 --out runs/tour
+  fieldlab render runs/tour --time 0.25 --out tour_t025.png --size 256   (any t in [-1, 1], between frames too)
+  fieldlab render runs/tour --sequence tour.mp4 --frames 96               (or .gif; --base: residual off)
+  fieldlab fit --signal my_clip.mp4 --frames 32 --size 96 --model resfield --time-rows 16 --out runs/clip
+  fieldlab fit --signal morph --model resfield --rank 10 --steps 1000 --out runs/morph
+  fieldlab render runs/morph --time 0 --mesh morph_middle.ply
 """
 
 

@@ -251,8 +251,11 @@ class TimeLabView(QtWidgets.QWidget):
         return panel
 
     def _render_frames(self, snapshot: Snapshot, runs: list) -> None:
-        base_run = next((run for run in runs if run.time.base is not None), None)
-        layout_key = (tuple(run.label for run in runs), base_run is not None)
+        # a quick snapshot (the first answer to a scrub) has no base yet: the base panel keeps its last picture
+        resfield = next((run for run in runs if run.time.coefficients), None)
+        wants_base = resfield is not None and self.show_base.isChecked()
+        base_run = resfield if wants_base and resfield.time.base is not None else None
+        layout_key = (tuple(run.label for run in runs), wants_base)
         if layout_key != self._layout_key:
             self._layout_key = layout_key
             while self.grid.count():
@@ -261,7 +264,7 @@ class TimeLabView(QtWidgets.QWidget):
             for i, run in enumerate(runs):
                 self.grid.addWidget(self._panel(f"run {run.label}", run.label), 0, i + 1)
                 self.grid.addWidget(self._panel(f"error {run.label}", "|error|", "inferno"), 1, i + 1)
-            if base_run is not None:
+            if wants_base:
                 column = len(runs) + 1
                 self.grid.addWidget(self._panel("base", "Base MLP (residual off)"), 0, column)
                 self.grid.addWidget(self._panel("difference", "full − base", "CET-D1"), 1, column)

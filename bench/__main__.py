@@ -1,5 +1,6 @@
 """``python -m bench [--quick] [--skip-gui] [--skip-growth | --growth-only] [--skip-crop | --crop-only]
-[--skip-finer | --finer-only] [--skip-sdf | --sdf-only] [--skip-quality] [--out PATH]``:
+[--skip-finer | --finer-only] [--skip-sdf | --sdf-only] [--skip-time | --time-only] [--skip-quality]
+[--out PATH]``:
 run every measurement, print tables, write JSON."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .local_global import measure_crop
 from .report import TARGETS, check_targets, machine_info, memory_now, render, write_json
 from .sdf import check_sdf_targets, insert_before_targets, measure_sdf, render_sdf
 from .throughput import cases, measure_case
+from .time import check_time_targets, measure_time, render_time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 DEFAULT_OUT = os.path.join(RESULTS, "latest.json")
@@ -26,6 +28,7 @@ GROWTH_OUT = os.path.join(RESULTS, "growth.json")
 CROP_OUT = os.path.join(RESULTS, "crop.json")
 FINER_OUT = os.path.join(RESULTS, "finer.json")
 SDF_OUT = os.path.join(RESULTS, "sdf.json")
+TIME_OUT = os.path.join(RESULTS, "time.json")
 TARGET_DB = 30.0
 
 
@@ -34,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="FieldLab benchmark: throughput vs a bare PyTorch loop, FLOP/s vs matmul peak, time to "
                     f"{TARGET_DB:g} dB, GUI event-loop latency, streamable-field growth, Local-Global croppable "
-                    "fields, FINER++ bias-range sweeps, 3D signed distance fields and peak memory "
+                    "fields, FINER++ bias-range sweeps, 3D signed distance fields, temporal fields (ResFields) and peak "
+                    "memory "
                     "(see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="short durations: a smoke run of a few minutes (rough numbers)")
     parser.add_argument("--skip-gui", action="store_true", help="do not open the window (no display needed)")
@@ -54,30 +58,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sdf.add_argument("--skip-sdf", action="store_true", help="skip the 3D (signed distance field) section")
     sdf.add_argument("--sdf-only", action="store_true",
                      help=f"run only the 3D section (its window part needs a display with GLX; default JSON: {SDF_OUT})")
+    timed = parser.add_mutually_exclusive_group()
+    timed.add_argument("--skip-time", action="store_true", help="skip the temporal-field (ResFields) section")
+    timed.add_argument("--time-only", action="store_true",
+                       help=f"run only the temporal-field (ResFields) section (default JSON: {TIME_OUT})")
     parser.add_argument("--skip-quality", action="store_true",
                         help="growth, crop and FINER++ sections: skip the quality comparisons (minutes of training on a CPU)")
     parser.add_argument("--out", default=None,
                         help=f"JSON results file (default: {DEFAULT_OUT}, or {GROWTH_OUT} with --growth-only, "
-                             f"{CROP_OUT} with --crop-only, {FINER_OUT} with --finer-only, {SDF_OUT} with --sdf-only)")
+                             f"{CROP_OUT} with --crop-only, {FINER_OUT} with --finer-only, {SDF_OUT} with --sdf-only, "
+                             f"{TIME_OUT} with --time-only)")
     args = parser.parse_args(argv)
-    if sum((args.growth_only, args.crop_only, args.finer_only, args.sdf_only)) > 1:
-        parser.error("--growth-only, --crop-only, --finer-only and --sdf-only exclude each other")
+    if sum((args.growth_only, args.crop_only, args.finer_only, args.sdf_only, args.time_only)) > 1:
+        parser.error("--growth-only, --crop-only, --finer-only, --sdf-only and --time-only exclude each other")
     if args.out is None:
         args.out = (GROWTH_OUT if args.growth_only else CROP_OUT if args.crop_only else FINER_OUT if args.finer_only
-                    else SDF_OUT if args.sdf_only else DEFAULT_OUT)
+                    else SDF_OUT if args.sdf_only else TIME_OUT if args.time_only else DEFAULT_OUT)
     return args
 
 
 def only_one(args: argparse.Namespace) -> bool:
-    return args.growth_only or args.crop_only or args.finer_only or args.sdf_only
+    return args.growth_only or args.crop_only or args.finer_only or args.sdf_only or args.time_only
 
 
 def sections_label(args: argparse.Namespace) -> str:
     if only_one(args):
         return ("growth only" if args.growth_only else "crop only" if args.crop_only else "finer only"
-                if args.finer_only else "3D only")
+                if args.finer_only else "3D only" if args.sdf_only else "time only")
     skipped = [name for name, skip in (("growth", args.skip_growth), ("crop", args.skip_crop),
-                                       ("finer", args.skip_finer), ("3D", args.skip_sdf)) if skip]
+                                       ("finer", args.skip_finer), ("3D", args.skip_sdf), ("time", args.skip_time))
+               if skip]
     return f"all but {' and '.join(skipped)}" if skipped else "all"
 
 
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"device {device}, {threads} torch thread(s)")
     if not only_one(args):
         measure_app(args, settings, device, results, memory_after)
-    if not (args.skip_growth or args.crop_only or args.finer_only or args.sdf_only):
+    if not (args.skip_growth or args.crop_only or args.finer_only or args.sdf_only or args.time_only):
         results["growth"] = measure_growth(args.quick, args.skip_quality, progress)
         problem = "--skip-gui" if args.skip_gui else display_problem()
         if problem:
@@ -142,28 +152,35 @@ def main(argv: list[str] | None = None) -> int:
             progress("growth: width-slider latency in the real window (256 px, widths 16/32/64/128)")
             results["growth"]["slider"] = measure_width_slider(moves=30 if args.quick else 60)
         memory_after["growth"] = memory_now(device)
-    if not (args.skip_crop or args.growth_only or args.finer_only or args.sdf_only):
+    if not (args.skip_crop or args.growth_only or args.finer_only or args.sdf_only or args.time_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["crop"] = measure_crop(args.quick, args.skip_quality, problem, progress)
         memory_after["crop"] = memory_now(device)
-    if not (args.skip_finer or args.growth_only or args.crop_only or args.sdf_only):
+    if not (args.skip_finer or args.growth_only or args.crop_only or args.sdf_only or args.time_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["finer"] = measure_finer(args.quick, args.skip_quality, progress, problem)
         memory_after["finer"] = memory_now(device)
-    if not (args.skip_sdf or args.growth_only or args.crop_only or args.finer_only):
+    if not (args.skip_sdf or args.growth_only or args.crop_only or args.finer_only or args.time_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["sdf"] = measure_sdf(args.quick, progress, problem)
         memory_after["3D"] = memory_now(device)
+    if not (args.skip_time or args.growth_only or args.crop_only or args.finer_only or args.sdf_only):
+        results["time"] = measure_time(args.quick, progress)
+        memory_after["time"] = memory_now(device)
 
     results["memory"] = {"after": memory_after, "final": memory_now(device)}
     results["targets"] = check_targets(results)
     if "sdf" in results:
         results["targets"].update(check_sdf_targets(results["sdf"]))
+    if "time" in results:
+        results["targets"].update(check_time_targets(results["time"]))
     results["total_seconds"] = time.perf_counter() - started
     write_json(results, args.out)
     text = render(results)
     if "sdf" in results:
         text = insert_before_targets(text, render_sdf(results["sdf"]))
+    if "time" in results:
+        text = insert_before_targets(text, render_time(results["time"]))
     print(text)
     print(f"\n{results['total_seconds']:.0f} s in all; JSON: {os.path.abspath(args.out)}")
     return 0

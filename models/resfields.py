@@ -143,21 +143,24 @@ class ResFieldLayer(nn.Module):
         residual = (v @ self.basis.reshape(self.rank, -1)).reshape(-1, *self.basis.shape[1:])
         return self.linear.weight.unsqueeze(0) + residual
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        """x: [N, in] with one time t ([1] or scalar), or [G, n, in] with times t [G]; t None: the base weights."""
-        if not self.rank or t is None:
-            weight = self.linear.weight
-            if x.dim() == 3:
-                weight = weight.unsqueeze(0).expand(x.shape[0], -1, -1)
-        else:
-            weight = self.weights_at(t.reshape(-1))
-            if x.dim() == 2:
-                weight = weight[0]
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """x: [N, in] with one time t ([1] or scalar), or [G, n, in] with times t [G]; t None: the base weights.
+        ``weight`` ([out, in], for 2D x): W + W(t) already built (see ResFieldMLP.frame_weights)."""
+        if weight is None:
+            weight = self._weight(x, t)
         bias = self.linear.bias if x.dim() == 2 else self.linear.bias.reshape(1, 1, -1)
         weight_t = weight.transpose(-1, -2)
         if self.activation is None:
             return torch.baddbmm(bias, x, weight_t) if x.dim() == 3 else torch.addmm(bias, x, weight_t)
         return self.activation.fused(x, weight_t, bias.expand(x.shape[0], 1, -1) if x.dim() == 3 else bias)
+
+    def _weight(self, x: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+        """[out, in] for 2D x, [G, out, in] for grouped x."""
+        if not self.rank or t is None:
+            weight = self.linear.weight
+            return weight.unsqueeze(0).expand(x.shape[0], -1, -1) if x.dim() == 3 else weight
+        weight = self.weights_at(t.reshape(-1))
+        return weight[0] if x.dim() == 2 else weight
 
     def extra_repr(self) -> str:
         kind = self.activation.describe() if self.activation is not None else "linear"
@@ -224,6 +227,21 @@ class ResFieldMLP(nn.Module):
         t = t if self.residual else None
         for layer in self.layers:
             x = layer(x, t)
+        return x
+
+    @torch.no_grad()
+    def frame_weights(self, t: float) -> list[torch.Tensor | None]:
+        """Every layer's weight matrix at time t (None for layers without a residual, or with the residual off):
+        built once, then reused by ``forward_with`` for every chunk of a frame (scrubbing renders whole frames)."""
+        if not self.residual:
+            return [None] * len(self.layers)
+        times = torch.tensor([float(t)], device=self.output.linear.weight.device)
+        return [layer.weights_at(times)[0] if layer.rank else None for layer in self.layers]
+
+    def forward_with(self, x: torch.Tensor, weights: list[torch.Tensor | None]) -> torch.Tensor:
+        """The field on rows x [N, in] that all share the time ``weights`` were built for."""
+        for layer, weight in zip(self.layers, weights):
+            x = layer(x, None, weight)
         return x
 
     def parameter_split(self) -> dict[str, int]:

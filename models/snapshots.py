@@ -259,30 +259,39 @@ class SnapshotRenderer:
                     return
                 request, self._pending = self._pending, None
             started = time.perf_counter()
-            snapshot = self._render_safely(request, still=False)
+            quick = self.time is not None and self.time.is_video
+            snapshot = self._render_safely(request, still=False, quick=quick)
             self.output.put(snapshot)
             self.cost = time.perf_counter() - started
+            second = None
             if self.draws_meshes and request.wants_still and not snapshot.error:
+                second = {"still": True}  # a fine mesh when paused or asked for
+            elif quick and not snapshot.error:
+                second = {"still": False}  # the frames at t came first; now the base MLP and the per-frame scores
+            if second is not None:
                 with self._condition:
                     newer = self._pending is not None or self._stopped
-                if not newer:  # a fine mesh when paused or asked for, unless something newer is waiting
-                    self.output.put(self._render_safely(replace(request, message="", error=""), still=True))
+                if not newer:  # unless something newer is waiting
+                    self.output.put(self._render_safely(replace(request, message="", error=""), **second))
+                    if quick:
+                        self.cost = time.perf_counter() - started
 
-    def _render_safely(self, request: RenderRequest, still: bool) -> Snapshot:
+    def _render_safely(self, request: RenderRequest, still: bool, quick: bool = False) -> Snapshot:
         try:
-            return self._render(request, still)
+            return self._render(request, still, quick)
         except Exception as exc:  # a failed render must not take the session down
             return self._render(replace(request, runs=[], error=f"could not draw the field: {type(exc).__name__}: {exc}"), False)
 
     @torch.no_grad()
-    def _render(self, request: RenderRequest, still: bool = False) -> Snapshot:
+    def _render(self, request: RenderRequest, still: bool = False, quick: bool = False) -> Snapshot:
+        """``quick``: a video's frames at t only (no base MLP, no per-frame scores), so that a scrub shows at once."""
         for key in [k for k in self._psnr if k[0] != request.generation]:
             del self._psnr[key]
         self._widths.forget_other_generations(request.generation)
         if self.time is not None:
             self.time.forget_other_generations(request.generation)
             settings = request.time_settings or TimeViewSettings()
-            runs = tuple(self._render_time_run(request.generation, i, run, settings, still, request.running)
+            runs = tuple(self._render_time_run(request.generation, i, run, settings, still, request.running, quick)
                          for i, run in enumerate(request.runs))
         elif self.sdf is not None:
             self.sdf.forget_other_generations(request.generation)
@@ -358,7 +367,7 @@ class SnapshotRenderer:
                            None, run.extension_step, run.waiting, run.config, sdf=view, sdf_widths=widths)
 
     def _render_time_run(self, generation: int, index: int, run: RunState, settings: TimeViewSettings,
-                         still: bool, running: bool) -> RunSnapshot:
+                         still: bool, running: bool, quick: bool = False) -> RunSnapshot:
         """A temporal field at the slider's t: a video frame (with per-frame scores) or a moving shape's mesh."""
         run.evaluator.load_state_dict(run.weights)
         parameters = run.parameter_split or {"total": run.params}
@@ -372,7 +381,7 @@ class SnapshotRenderer:
         budget = REFRESH_BUDGET if running else math.inf  # paused: score every frame at this step
         view = self.time.render_video(run.evaluator, settings, generation=generation, index=index, step=run.step,
                                       holdout=run.holdout, parameters=parameters, more_waiting=self._newer_waiting,
-                                      budget=budget)
+                                      budget=budget, quick=quick)
         train_history = readonly(view.history[:, :2])
         value = float(view.history[-1, 1]) if len(view.history) else float("nan")
         return RunSnapshot(run.label, run.params, run.step, view.reconstruction, view.error,

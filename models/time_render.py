@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .fields import evaluate_in_chunks
+from .fields import evaluate_in_chunks, evaluation_chunk_rows
 from .metrics import psnr_from_mse
 from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field, readonly
 from .signals import Signal
@@ -94,8 +94,14 @@ def frame_coords(space_coords: torch.Tensor, t: float) -> torch.Tensor:
 def evaluate_at_time(model: torch.nn.Module, space_coords: torch.Tensor, t: float, residual: bool = True) -> torch.Tensor:
     """The field at time t on the given space coordinates (on the CPU), residual weights on or off."""
     device = next(model.parameters()).device
+    coords = frame_coords(space_coords, t).to(device)
     with _residual(model, residual):
-        return evaluate_in_chunks(model, frame_coords(space_coords, t).to(device)).cpu()
+        if not hasattr(model, "frame_weights"):
+            return evaluate_in_chunks(model, coords).cpu()
+        weights = model.frame_weights(t)  # W(t) once per frame, not once per chunk
+        chunk = evaluation_chunk_rows(coords.device)
+        return torch.cat([model.forward_with(coords[i:i + chunk], weights)
+                          for i in range(0, coords.shape[0], chunk)]).cpu()
 
 
 def render_sequence(model: torch.nn.Module, space_coords: torch.Tensor, frame_shape: tuple[int, int], count: int,
@@ -191,9 +197,10 @@ class TimeRenderer:
 
     def render_video(self, model: torch.nn.Module, settings: TimeViewSettings, *, generation: int, index: int,
                      step: int, holdout: float, parameters: dict, more_waiting: Callable[[], bool],
-                     budget: float = REFRESH_BUDGET) -> TimeView:
+                     budget: float = REFRESH_BUDGET, quick: bool = False) -> TimeView:
         """The frame at t (and the base MLP's), then per-frame scores refreshed within ``budget`` seconds (paused:
-        pass math.inf, so that every frame is scored at the current step)."""
+        pass math.inf, so that every frame is scored at the current step). ``quick``: the frame at t alone (the
+        scores as last measured, no base), for a first answer to a scrub."""
         t = float(settings.t)
         frame = self.axis.frame_at(t)
         nearest = int(round(frame))
@@ -203,15 +210,19 @@ class TimeRenderer:
         error = _channel_mean(np.abs(reconstruction - target))
         resfield = hasattr(model, "residual")
         base = difference = None
-        if resfield and settings.show_base:
+        if resfield and settings.show_base and not quick:
             base = self.frame_at(model, t, key, residual=False)
             difference = readonly(_channel_mean(reconstruction - base))
-        scores = self._refresh_scores(model, generation, index, step, holdout, nearest, more_waiting, budget)
+        if quick:
+            scores = self._scores_of(generation, index)
+        else:
+            scores = self._refresh_scores(model, generation, index, step, holdout, nearest, more_waiting, budget)
         mse = float(np.mean((np.clip(reconstruction, 0, 1) - target) ** 2))
         history = self._history.setdefault((generation, index), [])
-        while history and history[-1][0] >= step:
-            history.pop()
-        history.append((step, *self.video_scores(generation, index)))
+        if not quick:
+            while history and history[-1][0] >= step:
+                history.pop()
+            history.append((step, *self.video_scores(generation, index)))
         return TimeView(t, frame, nearest, reconstruction, base, readonly(error), difference, _psnr(mse),
                         *self._per_frame(scores), _coefficients(model), parameters,
                         readonly(np.asarray(history, dtype=np.float64).reshape(-1, 3)))
@@ -220,10 +231,7 @@ class TimeRenderer:
                         more_waiting: Callable[[], bool], budget: float) -> _FrameScores:
         """The nearest frame first (free when the slider sits on it), then the stalest frames within the budget."""
         frames = self.axis.frames
-        scores = self._scores.get((generation, index))
-        if scores is None:
-            scores = _FrameScores(np.full(frames, -1), np.full(frames, np.nan), np.full(frames, np.nan))
-            self._scores[(generation, index)] = scores
+        scores = self._scores_of(generation, index)
         train_rows, test_rows = self.split(holdout)
         started = time.perf_counter()
         order = [nearest] + sorted((k for k in range(frames) if k != nearest), key=lambda k: scores.steps[k])
@@ -234,6 +242,14 @@ class TimeRenderer:
                 break
             values = self.frame_at(model, float(self.axis.times()[k]), (generation, index, step))
             self._score_frame(scores, k, step, values, train_rows[k], test_rows[k])
+        return scores
+
+    def _scores_of(self, generation: int, index: int) -> _FrameScores:
+        scores = self._scores.get((generation, index))
+        if scores is None:
+            frames = self.axis.frames
+            scores = _FrameScores(np.full(frames, -1), np.full(frames, np.nan), np.full(frames, np.nan))
+            self._scores[(generation, index)] = scores
         return scores
 
     def _score_frame(self, scores: _FrameScores, k: int, step: int, values: np.ndarray, train_rows: torch.Tensor,
