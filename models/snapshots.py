@@ -22,7 +22,7 @@ from .growth import StageInfo
 from .metrics import high_frequency_energy, log_spectrum, psnr, radial_power_spectrum
 from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field
 from .signals import Signal
-from .time_render import REFRESH_BUDGET, TimeRenderer, TimeView, TimeViewSettings
+from .time_render import REFRESH_BUDGET, Superseded, TimeRenderer, TimeView, TimeViewSettings
 from .streamable import evaluate_widths_in_chunks
 from .width_views import WidthCache, WidthView
 
@@ -272,13 +272,18 @@ class SnapshotRenderer:
                 with self._condition:
                     newer = self._pending is not None or self._stopped
                 if not newer:  # unless something newer is waiting
-                    self.output.put(self._render_safely(replace(request, message="", error=""), **second))
+                    full = self._render_safely(replace(request, message="", error=""), **second)
+                    if full is not None:
+                        self.output.put(full)
                     if quick:
                         self.cost = time.perf_counter() - started
 
-    def _render_safely(self, request: RenderRequest, still: bool, quick: bool = False) -> Snapshot:
+    def _render_safely(self, request: RenderRequest, still: bool, quick: bool = False) -> Snapshot | None:
+        """The snapshot, an error snapshot if drawing failed, or None when a newer request superseded a second pass."""
         try:
             return self._render(request, still, quick)
+        except Superseded:
+            return None
         except Exception as exc:  # a failed render must not take the session down
             return self._render(replace(request, runs=[], error=f"could not draw the field: {type(exc).__name__}: {exc}"), False)
 

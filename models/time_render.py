@@ -22,6 +22,10 @@ from .sdf_render import SdfRenderer, SdfView, SdfViewSettings, module_field, rea
 from .signals import Signal
 from .time_training import holdout_split
 
+class Superseded(Exception):
+    """A newer request is waiting: drop this (second, slower) pass instead of finishing work nobody will see."""
+
+
 REFRESH_BUDGET = 0.05
 """Seconds per snapshot spent refreshing other frames' PSNR after the slider's frame (at least one frame)."""
 
@@ -210,6 +214,8 @@ class TimeRenderer:
         error = _channel_mean(np.abs(reconstruction - target))
         resfield = hasattr(model, "residual")
         base = difference = None
+        if not quick and more_waiting():
+            raise Superseded()
         if resfield and settings.show_base and not quick:
             base = self.frame_at(model, t, key, residual=False)
             difference = readonly(_channel_mean(reconstruction - base))
@@ -238,7 +244,7 @@ class TimeRenderer:
         for k in order:
             if scores.steps[k] == step:
                 continue
-            if k != nearest and (time.perf_counter() - started > budget or more_waiting()):
+            if more_waiting() or (k != nearest and time.perf_counter() - started > budget):
                 break
             values = self.frame_at(model, float(self.axis.times()[k]), (generation, index, step))
             self._score_frame(scores, k, step, values, train_rows[k], test_rows[k])

@@ -15,7 +15,7 @@ from models.fields import FieldConfig
 from models.resfields import ResFieldConfig, ResFieldMLP
 from models.scenes import Scene
 from models.signals import load_signal
-from models.time_render import TimeRenderer, TimeViewSettings, evaluate_at_time
+from models.time_render import Superseded, TimeRenderer, TimeViewSettings, evaluate_at_time
 from models.time_training import TimeSettings
 from models.training import TrainConfig
 from models.worker import TrainingWorker
@@ -85,8 +85,14 @@ def test_renderer_caches_frames_and_refreshes_stale_scores_first(video):
     model = ResFieldMLP(ResFieldConfig(width=16, depth=2, rank=2, time_rows=8, in_features=3, out_features=3))
     settings = TimeViewSettings(t=-1.0)
     view = renderer.render_video(model, settings, generation=1, index=0, step=10, holdout=0.1, parameters={},
-                                 more_waiting=lambda: True, budget=0.0)
+                                 more_waiting=lambda: False, budget=0.0)
     assert view.per_frame_steps[0] == 10 and (view.per_frame_steps[1:] == -1).all()  # slider frame first
+    quick = renderer.render_video(model, replace_t(settings, 0.5), generation=1, index=0, step=11, holdout=0.1,
+                                  parameters={}, more_waiting=lambda: True, quick=True)
+    assert quick.base is None and quick.per_frame_steps[0] == 10  # the frame at t only, scores as they were
+    with pytest.raises(Superseded):  # a slower second pass gives way to a newer request
+        renderer.render_video(model, settings, generation=1, index=0, step=11, holdout=0.1, parameters={},
+                              more_waiting=lambda: True)
     view = renderer.render_video(model, replace_t(settings, 0.5), generation=1, index=0, step=10, holdout=0.1,
                                  parameters={}, more_waiting=lambda: False, budget=float("inf"))
     assert (view.per_frame_steps == 10).all()
