@@ -79,9 +79,11 @@ class ControlPanel(QtWidgets.QWidget):
             self.source.addItem(f"{name} (video)", name)
         for name in TIME_SHAPES:
             self.source.addItem(f"{name} (moving 3D)", name)
-        self.open_button = QtWidgets.QPushButton("Open image or mesh…")
+        self.open_button = QtWidgets.QPushButton("Open image, mesh or video…")
         self.open_button.setToolTip("PNG, JPEG, TIFF or BMP images; OBJ, PLY, STL, GLB or OFF meshes (fitted as signed "
-                                    "distance fields); you can also drop a file on the window")
+                                    "distance fields); MP4, GIF, AVI, MOV, WebM or MKV videos (the time lab; File → "
+                                    "Open a folder… takes frame images or one mesh per frame); or drop a file or "
+                                    "folder on the window")
         self.size = QtWidgets.QSpinBox(minimum=16, maximum=2048, singleStep=32, value=DEFAULT_SIZE, suffix=" px")
         self.size.setToolTip("Working size: larger images are downscaled so their longer side fits (aspect kept)")
         source_form.addRow("Sample", self.source)

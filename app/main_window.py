@@ -128,7 +128,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_action = file_menu.addAction("&Open image or mesh…", self.open_file_dialog)
+        open_action = file_menu.addAction("&Open image, mesh or video…", self.open_file_dialog)
+        file_menu.addAction("Open a folder of frames or meshes…", self.open_folder_dialog)
         open_action.setShortcut(QtGui.QKeySequence.Open)
         save_action = file_menu.addAction("&Save field…", self.save_fields)
         save_action.setShortcut(QtGui.QKeySequence.Save)
@@ -494,9 +495,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- signals ---------------------------------------------------------------------------------------
     def open_file_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image or mesh", os.getcwd(), FILE_FILTER)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image, mesh or video", os.getcwd(), FILE_FILTER)
         if path:
             self._load_source(path)
+
+    def open_folder_dialog(self) -> None:
+        """A folder of video frames (images, in natural order) or of meshes (one per frame of a moving shape)."""
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder of frames or meshes", os.getcwd())
+        if folder:
+            self._load_source(folder)
 
     def save_fields(self) -> None:
         """Save every field of the session into a chosen folder (one sub-folder per run of a comparison)."""

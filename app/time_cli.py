@@ -32,6 +32,8 @@ def add_time_arguments(parser) -> None:
     group.add_argument("--holdout", type=float, default=0.1,
                        help="share of every video frame's pixels held out for the test PSNR (default 0.1, the paper's)")
     group.add_argument("--frames-per-batch", type=int, default=8, help="frames per training step (default 8)")
+    group.add_argument("--time-loss", choices=("mse", "mape"), default="mse",
+                       help="mse (default), or mape: |p - g| / (|g| + 0.01), the ResFields paper's temporal-SDF loss")
 
 
 def time_settings_from_args(args, user_error):
@@ -47,7 +49,8 @@ def time_settings_from_args(args, user_error):
     try:
         return TimeSettings(model=model, activation=args.activation if args.activation in ("siren", "finer") else "siren",
                             rank=args.rank, time_rows=args.time_rows, layers=layers, mode=args.time_mode,
-                            compare=args.compare, holdout=args.holdout, frames_per_batch=args.frames_per_batch)
+                            compare=args.compare, holdout=args.holdout, frames_per_batch=args.frames_per_batch,
+                            loss=args.time_loss)
     except ValueError as exc:
         raise user_error(str(exc)) from None
 
@@ -200,13 +203,17 @@ def _add_comparison(folder: str, results: list[dict]) -> None:
         metrics = json.load(handle)
     metrics["comparison"] = [{key: r.get(key) for key in ("label", "params", "parameters", "psnr_train", "psnr_test",
                                                           "seconds", "steps")} for r in results]
+    for entry, result in zip(metrics["comparison"], results):
+        if "surface" in result:
+            entry["chamfer_l1_mean"] = result["surface"]["chamfer_l1_mean"]
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(metrics, handle, indent=2)
     for entry in metrics["comparison"]:
         test = entry.get("psnr_test")
+        chamfer = entry.get("chamfer_l1_mean")
         print(f"  {entry['label']:<45} {entry['params']:>9,} params  "
               + (f"train {entry['psnr_train']:.2f} dB  held-out {test:.2f} dB  " if test is not None else "")
-              + f"{entry['seconds']:.1f} s")
+              + (f"mean Chamfer-L1 {chamfer:.4f}  " if chamfer is not None else "") + f"{entry['seconds']:.1f} s")
 
 
 def render_time(args, saved, user_error) -> int:

@@ -45,6 +45,11 @@ class TimeControls(QtWidgets.QGroupBox):
         self.holdout.setToolTip("Share of every video frame's pixels never trained on: the held-out PSNR (dashed)")
         self.frames_per_batch = QtWidgets.QSpinBox(minimum=1, maximum=256, value=8)
         self.frames_per_batch.setToolTip("Frames per training step; the batch is split evenly among them")
+        self.loss = QtWidgets.QComboBox()
+        self.loss.addItem("MSE", "mse")
+        self.loss.addItem("MAPE |p − g| / (|g| + 0.01)", "mape")
+        self.loss.setToolTip("MAPE is the ResFields paper's temporal-SDF loss; here it leaves floaters far from the "
+                             "surface within a CPU's budget of steps (see README), so MSE is the default")
         form.addRow("Model", self.model)
         form.addRow("Rank R", self.rank)
         form.addRow("Rows T", self.rows)
@@ -53,8 +58,9 @@ class TimeControls(QtWidgets.QGroupBox):
         form.addRow("Compare with", self.compare)
         form.addRow("Held out", self.holdout)
         form.addRow("Frames / step", self.frames_per_batch)
+        form.addRow("Loss", self.loss)
         self._last_layers = ""
-        for combo in (self.model, self.mode, self.compare):
+        for combo in (self.model, self.mode, self.compare, self.loss):
             combo.currentIndexChanged.connect(self._emit)
         for spin in (self.rank, self.rows, self.holdout, self.frames_per_batch):
             spin.valueChanged.connect(self._emit)
@@ -81,11 +87,12 @@ class TimeControls(QtWidgets.QGroupBox):
         model, activation = self.model.currentData()
         return TimeSettings(model=model, activation=activation, rank=self.rank.value(), time_rows=self.rows.value(),
                             layers=layers, mode=self.mode.currentData(), compare=self.compare.currentData(),
-                            holdout=self.holdout.value(), frames_per_batch=self.frames_per_batch.value())
+                            holdout=self.holdout.value(), frames_per_batch=self.frames_per_batch.value(),
+                            loss=self.loss.currentData())
 
     def apply(self, settings: TimeSettings) -> None:
         widgets = (self.model, self.rank, self.rows, self.layers, self.mode, self.compare, self.holdout,
-                   self.frames_per_batch)
+                   self.frames_per_batch, self.loss)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
         value = (settings.model, settings.activation if settings.model == "resfield" else "siren")
         self.model.setCurrentIndex(max(0, self.model.findData(value)))
@@ -97,6 +104,7 @@ class TimeControls(QtWidgets.QGroupBox):
         self.compare.setCurrentIndex(max(0, self.compare.findData(settings.compare)))
         self.holdout.setValue(settings.holdout)
         self.frames_per_batch.setValue(settings.frames_per_batch)
+        self.loss.setCurrentIndex(max(0, self.loss.findData(settings.loss)))
         del blockers
         resfield = settings.model == "resfield"
         for widget in (self.rank, self.rows, self.layers, self.mode, self.compare):

@@ -190,17 +190,23 @@ def _mesh_target(mesh, name: str, kind: str) -> SdfTarget:
     mesh, normalised = normalise_mesh(mesh, name=name)
     mesh, simplified = simplify_mesh(mesh)
     distance = MeshSdf(mesh)
+    return mesh_distance_target(distance, name, f"{name} ({kind}, {len(distance.faces)} faces)",
+                                (normalised, simplified))
+
+
+def mesh_distance_target(distance: MeshSdf, name: str, label: str, notes: tuple[str, ...] = ()) -> SdfTarget:
+    """The ground truth of a prepared mesh: its distances and signs (``distance``), surface samples and normals;
+    ``notes`` (how the mesh was prepared) lead the target's note."""
     vertices, faces = distance.vertices, distance.faces
     points, face = _area_samples(vertices, faces, SURFACE_SAMPLES, np.random.default_rng(1234))
     tris = vertices[faces]
     normals = _unit(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]))[face]
     exactness = (f"distances exact within {distance.refine_band} of the surface, at most "
                  f"{distance.error_bound:.2g} over beyond")
-    note = "; ".join(n for n in (normalised, simplified, distance.sign_note, exactness) if n)
-    return SdfTarget(name, f"{name} ({kind}, {len(faces)} faces)", distance.watertight, distance.sdf,
-                     distance.unsigned, _read_only(vertices, np.float32), _read_only(faces, np.int32),
-                     _read_only(points, np.float32), _read_only(normals, np.float32), "sdf", note,
-                     inside_fn=distance.inside)
+    note = "; ".join(n for n in (*notes, distance.sign_note, exactness) if n)
+    return SdfTarget(name, label, distance.watertight, distance.sdf, distance.unsigned,
+                     _read_only(vertices, np.float32), _read_only(faces, np.int32), _read_only(points, np.float32),
+                     _read_only(normals, np.float32), "sdf", note, inside_fn=distance.inside)
 
 
 @functools.lru_cache(maxsize=4)

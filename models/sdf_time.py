@@ -45,6 +45,7 @@ from models.sdf_signal import (
     _read_only,
     _split,
     _unit,
+    mesh_distance_target,
 )
 from models.signals import IMAGE_SUFFIXES, Signal, SignalError, TimeAxis
 
@@ -366,18 +367,6 @@ def _mesh_frames(folder: str, frames: int):
     return label, chosen, distances, note
 
 
-def _mesh_target(distance: MeshSdf, name: str, label: str) -> SdfTarget:
-    vertices, faces = distance.vertices, distance.faces
-    points, face = _area_samples(vertices, faces, SURFACE_SAMPLES, np.random.default_rng(1234))
-    tris = vertices[faces]
-    normals = _unit(np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]))[face]
-    note = (f"{distance.sign_note}; distances exact within {distance.refine_band} of the surface, at most "
-            f"{distance.error_bound:.2g} over beyond")
-    return SdfTarget(name, label, distance.watertight, distance.sdf, distance.unsigned,
-                     _read_only(vertices, np.float32), _read_only(faces, np.int32), _read_only(points, np.float32),
-                     _read_only(normals, np.float32), "sdf", note, inside_fn=distance.inside)
-
-
 def _mesh_surface(distance: MeshSdf):
     vertices, faces = distance.vertices, distance.faces
     return lambda count, rng: _area_samples(vertices, faces, count, rng)[0]
@@ -460,7 +449,7 @@ def temporal_sdf_signal(source: str | os.PathLike = DEFAULT_TIME_SHAPE, frames: 
         frames, truth_at = len(distances), None
 
         def build(k):
-            return _mesh_target(distances[k], name, f"{name}, frame {k + 1}/{frames}: {labels[k]} "
+            return mesh_distance_target(distances[k], name, f"{name}, frame {k + 1}/{frames}: {labels[k]} "
                                                      f"({len(distances[k].faces)} faces)")
 
         def sampler(k):

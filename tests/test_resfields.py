@@ -197,12 +197,13 @@ def test_matched_comparison_has_the_resfield_parameter_count(tour):
     assert wide.field_config.width > 32
 
 
-def test_moving_shape_trains_with_the_mape_loss():
+@pytest.mark.parametrize("loss", ["mse", "mape"])
+def test_moving_shape_trains_with_either_loss(loss):
     signal = load_signal("bounce", frames=4)
-    settings = TimeSettings(rank=4, compare="none")
+    settings = TimeSettings(rank=4, compare="none", loss=loss)
     trainer = TimeTrainer(signal, settings.resfield_config(FieldConfig(width=32, depth=3, w0=20.0), signal),
                           TrainConfig(lr=1e-3, batch_size=2048), settings)
-    assert trainer.loss_kind == "mape" and trainer.frame_test_rows.numel() == 0 and trainer.train_rows is None
+    assert trainer.loss_kind == loss and trainer.frame_test_rows.numel() == 0 and trainer.train_rows is None
     for _ in range(30):
         trainer.step()
     trainer.flush()

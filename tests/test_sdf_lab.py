@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 import pytest
 import torch
 from cli_helpers import run_cli
+from worker_helpers import wait_for_snapshot
 
 from models.fields import FieldConfig
 from models.mesh_io import ExportError, write_animation, write_mesh
@@ -80,16 +80,7 @@ def sdf_scene(width=16, batch=1024) -> Scene:
                  train=TrainConfig(lr=1e-3, batch_size=batch))
 
 
-def wait(worker, condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snapshot = worker.latest.take()
-        if snapshot is not None:
-            assert not snapshot.error, snapshot.error
-            if condition(snapshot):
-                return snapshot
-        time.sleep(0.02)
-    raise AssertionError("the worker never published the expected snapshot")
+wait = wait_for_snapshot
 
 
 def test_the_worker_publishes_meshes_follows_view_settings_and_makes_a_fine_mesh_when_paused(sphere):

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 import pytest
 import torch
 from cli_helpers import read_png, run_cli
+from worker_helpers import wait_for_snapshot
 
 from models.checkpoint import load_field, save_field
 from models.fields import FieldConfig
@@ -35,14 +35,7 @@ def _scene(**time_overrides):
                  time=TimeSettings(**settings))
 
 
-def _wait(worker, accept, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snapshot = worker.latest.take()
-        if snapshot is not None and accept(snapshot):
-            return snapshot
-        time.sleep(0.02)
-    raise AssertionError("no matching snapshot")
+_wait = wait_for_snapshot
 
 
 def test_the_worker_draws_the_frame_at_the_slider_time(video):
@@ -150,7 +143,8 @@ def test_cli_fit_render_and_sequence(tmp_path):
 def test_cli_fits_a_moving_shape_and_writes_its_mesh(tmp_path):
     out = tmp_path / "shape"
     code, stdout, stderr = run_cli("fit", "--signal", "bounce", "--frames", "3", "--model", "resfield", "--rank", "2",
-                                   "--width", "32", "--steps", "10", "--batch", "3000", "--out", out, "--quiet")
+                                   "--width", "32", "--steps", "10", "--batch", "3000", "--time-loss", "mape", "--out", out,
+                                   "--quiet")
     assert code == 0, stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["loss"] == "mape" and len(metrics["surface"]["per_frame"]) == 3
