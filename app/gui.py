@@ -67,6 +67,8 @@ def run_gui(args) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("FieldLab")
     window = MainWindow(signal, scene, args.size, running=not args.paused, source=args.signal)
+    if args.time is not None:
+        window.time_view.bar.set_time(args.time)
     window.show()
 
     # Ctrl+C in the terminal closes the window like the close button does.

@@ -158,7 +158,7 @@ class TimeLabView(QtWidgets.QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.titleLabel.setMinimumWidth(10)  # long titles must not widen the window
             plot.setMinimumWidth(150)
-        self.frame_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.frame_plot.addLegend(offset=(5, -5), labelTextSize="8pt")  # bottom left: curves rise to the top
         self.cursors = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#888", style=QtCore.Qt.DashLine))
                         for _ in range(2)]
         self.frame_plot.addItem(self.cursors[0])
@@ -280,9 +280,9 @@ class TimeLabView(QtWidgets.QWidget):
             self._panels[f"error {run.label}"].show_array(time_view.error, ERROR_LEVELS)
         if base_run is not None:
             self._panels["base"].show_array(base_run.time.base, (0.0, 1.0))
-            self._panels["base"].set_title(f"{base_run.label.split(' w=')[0]}: base MLP alone (residual off)")
+            self._panels["base"].set_title("base MLP alone (W(t) off)")
             self._panels["difference"].show_array(base_run.time.difference, DIFFERENCE_LEVELS)
-            self._panels["difference"].set_title("full − base: what W(t) adds at t (±0.25)")
+            self._panels["difference"].set_title("full − base (±0.25)")
 
     def _plot_frames(self, runs: list, frames: int) -> None:
         plot = self.frame_plot

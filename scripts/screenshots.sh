@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the README's screenshots from the app itself (on a virtual screen): the default scene after
 # about a minute of training, the spectral-bias comparison, the growth lab, the crop & extend lab and the
-# FINER++ bias sweep.
+# FINER++ bias sweep, the 3D lab and the time lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,3 +17,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
 "${XVFB[@]}" .venv/bin/python scripts/crop_screenshots.py "${SECONDS_CROP:-60}" "${EXTENSION_STEPS:-150}"
 "${XVFB[@]}" .venv/bin/python scripts/sweep_screenshot.py "${SECONDS_SWEEP:-90}"
 "${XVFB[@]}" .venv/bin/fieldlab --signal gyroid --screenshot assets/screenshot-3d.png --screenshot-after "${SECONDS_3D:-60}"
+"${XVFB[@]}" .venv/bin/fieldlab --signal tour --time 0.3 --screenshot assets/screenshot-time.png --screenshot-after "${SECONDS_TIME:-90}"
