@@ -52,10 +52,11 @@ def test_zero_factors_give_exactly_the_plain_layer():
         assert torch.equal(layer(x, torch.tensor([t])), plain)
 
 
-def test_zero_factors_give_exactly_the_plain_siren_of_the_same_seed():
-    """The base weights are drawn as a SIREN's: with v = 0 the ResField MLP *is* that SIREN, bit for bit."""
-    model = ResFieldMLP(_config(layers=(0, 1, 2, 3)))
-    siren = build_field(FieldConfig(kind="siren", width=32, depth=3, in_features=3, out_features=3, seed=3))
+@pytest.mark.parametrize("kind", ["siren", "finer"])
+def test_zero_factors_give_exactly_the_plain_field_of_the_same_seed(kind):
+    """The base weights are drawn as a SIREN's (or FINER++'s): with v = 0 the ResField MLP *is* that field, bit for bit."""
+    model = ResFieldMLP(_config(layers=(0, 1, 2, 3), kind=kind, bias_range=1.5))
+    siren = build_field(FieldConfig(kind=kind, width=32, depth=3, in_features=3, out_features=3, seed=3, bias_range=1.5))
     coords = _coords(t=0.25)
     assert not torch.equal(model(coords), siren(coords))
     _zero_factors(model)
