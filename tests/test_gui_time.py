@@ -111,3 +111,35 @@ def test_a_moving_shape_draws_its_mesh_at_t_and_the_base_mesh(qtbot):
         assert view.shape_view.canvas.vertex_count == len(snapshot.runs[0].time.sdf_base.mesh.vertices)
     finally:
         win.close()
+
+
+def test_opening_a_video_file_switches_to_the_time_lab_and_an_image_switches_back(qtbot, tmp_path):
+    import imageio.v3 as iio
+
+    from models.scenes import DEFAULT_TIME_SCENE
+    from gui_helpers import open_window
+
+    frames = np.zeros((10, 32, 48, 3), np.uint8)
+    for k in range(10):
+        frames[k, :, :, 0] = np.linspace(0, 255, 48)[None, :] * ((k + 1) / 10)
+        frames[k, 8 + k:16 + k, 10:20] = 255
+    path = tmp_path / "clip.mp4"
+    iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=10)
+    scene = Scene(field=FieldConfig(width=16, depth=2), train=TrainConfig(batch_size=512))
+    win = open_window(qtbot, scene, signal="camera", size=32, running=False)
+    try:
+        win.controls.size.setValue(256)  # an image's working size must not carry over to a video
+        win._load_source(str(path))
+        snapshot = wait_for(qtbot, win, lambda s: s.signal.kind == "video" and s.runs and s.runs[0].time is not None,
+                            timeout=60000)
+        assert win.views.currentWidget() is win.time_view and win.controls.preset.currentData() == "time"
+        assert snapshot.signal.shape == (10, 32, 48) and "clip.mp4" in win.note.text()
+        assert win.controls.width_box.value() == DEFAULT_TIME_SCENE.field.width
+        assert snapshot.runs[0].label.startswith("SIREN+ResFields")
+        win._load_source("camera")
+        wait_for(qtbot, win, lambda s: s.signal.kind == "image" and s.runs, timeout=60000)
+        assert win.views.currentWidget() is win.image_view and win.controls.preset.currentData() == "image"
+        win.controls.preset.setCurrentIndex(win.controls.preset.findData("time"))
+        qtbot.waitUntil(lambda: "open a video" in win.last_error, timeout=5000)  # the image keeps training
+    finally:
+        win.close()
