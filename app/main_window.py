@@ -18,6 +18,7 @@ from .sdf_views import SdfLabView
 from .session import LiveSession
 from .sweep_views import SweepLabView
 from .time_views import TimeLabView
+from .presets_menu import PresetActions
 from .time_window import export_sequence, family_defaults, signal_family
 from .views import ComparisonView, CurveLabView, ImageLabView, MetricsPlots
 
@@ -29,7 +30,7 @@ MESH_FILTER = "PLY (*.ply);;Wavefront OBJ (*.obj);;glTF binary (*.glb);;STL (*.s
 ANIMATION_FILTER = "MP4 video (*.mp4);;Animated GIF (*.gif)"
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(PresetActions, QtWidgets.QMainWindow):
     def __init__(self, signal: Signal, scene: Scene, size: int, running: bool = True, source: str = ""):
         super().__init__()
         self.source = source or signal.name
@@ -145,34 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         step_action.setShortcut(QtGui.QKeySequence("Ctrl+."))
         reset_action = train_menu.addAction("Reset (same seed)", self.reset)
         reset_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
-        presets = self.menuBar().addMenu("&Presets")
-        presets.addAction("Image: SIREN on the cameraman", lambda: self._preset("image", "siren"))
-        presets.addAction("Spectral bias: ReLU vs Fourier vs SIREN", lambda: self._preset("spectral-bias", "siren"))
-        presets.addAction("1D: sum of sinusoids", lambda: self._load_source("sinusoids"))
-        presets.addSeparator()
-        presets.addAction("Spectral growth: streamable SIREN, widths 16→128", self._preset_growth_image)
-        presets.addAction("Spectral growth in 1D: sinusoids, widths 10→40 (paper Fig. 5)", self._preset_growth_curve)
-        presets.addSeparator()
-        presets.addAction("Crop & extend: Local-Global SIREN, 8×8 partitions", lambda: self._preset_crop(False))
-        presets.addAction("Extend a half-trained image (paper Fig. 7)", lambda: self._preset_crop(True))
-        presets.addSeparator()
-        presets.addAction("FINER++ bias sweep: k = 0…10 vs SIREN", self._preset_sweep)
-        presets.addSeparator()
-        presets.addAction("3D: SIREN signed distance field of a torus", lambda: self._preset_3d("torus"))
-        presets.addAction("3D: a detailed shape (bumpy sphere)", lambda: self._preset_3d("bumpy-sphere"))
-        presets.addAction("3D: spectral bias on a gyroid (ReLU vs Fourier vs SIREN)",
-                          lambda: self._preset_3d("gyroid", "spectral-bias"))
-        presets.addAction("3D: spectral growth of a bumpy sphere, a mesh per width",
-                          lambda: self._preset_3d("bumpy-sphere", "growth"))
-        presets.addAction("3D: crop a Local-Global SIREN, 4×4×4 partitions (click the slice)",
-                          lambda: self._preset_3d("blobs", "crop"))
-        presets.addSeparator()
-        presets.addAction("Time: SIREN+ResFields vs SIREN on a video (the tour)", lambda: self._preset_time("tour"))
-        presets.addAction("Time: a video with hard cuts (four shots)", lambda: self._preset_time("cuts"))
-        presets.addAction("Time: ResFields vs SIREN vs a wider SIREN with as many parameters",
-                          lambda: self._preset_time("tour", "matched"))
-        presets.addAction("Time: a sphere morphing into a torus (3D)", lambda: self._preset_time("morph"))
-        presets.addAction("Time: a bouncing, turning box (3D)", lambda: self._preset_time("bounce"))
+        self._build_presets_menu(self.menuBar().addMenu("&Presets"))
         growth_menu = self.menuBar().addMenu("&Growth")
         grow_action = growth_menu.addAction("Grow now (end the stage in training)", self.grow_now)
         grow_action.setShortcut(QtGui.QKeySequence("Ctrl+G"))
@@ -368,15 +342,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.session.worker.call(edit)
 
-    def _preset_crop(self, extend: bool) -> None:
-        from models.scenes import DEFAULT_CROP_SCENE, DEFAULT_EXTEND_SCENE
-
-        self.controls.apply(DEFAULT_EXTEND_SCENE if extend else DEFAULT_CROP_SCENE, max(self.controls.working_size(), 16))
-        if self.session.signal is None or self.session.signal.kind != "image":
-            self._load_source("camera")
-        else:
-            self.restart()
-
     def open_sweep_member(self, index: int) -> None:
         """Show sweep member ``index`` large in the image lab; the sweep keeps training."""
         self.image_view.show_member(index)
@@ -395,17 +360,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def _time_settings_changed(self, settings) -> None:
         if self.session.worker is not None and self.session.signal is not None and self.session.signal.time is not None:
             self.session.worker.set_time(settings)
-
-    def _preset_time(self, source: str, compare: str | None = None) -> None:
-        from dataclasses import replace
-
-        from models.video import DEFAULT_VIDEO_SIZE
-
-        scene = family_defaults("time-video" if source in ("tour", "cuts") else "time-shape")
-        if compare is not None:
-            scene = replace(scene, time=replace(scene.time, compare=compare))
-        self.controls.apply(scene, DEFAULT_VIDEO_SIZE)
-        self._load_source(source)
 
     def _sdf_settings_changed(self, settings) -> None:
         if self.session.worker is not None:
@@ -456,42 +410,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(summary, 10000)
         return summary
 
-    def _preset_sweep(self) -> None:
-        from models.scenes import DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE
-
-        self.controls.apply(DEFAULT_SWEEP_SCENE, DEFAULT_SWEEP_SIZE)
-        image = self.session.signal is not None and self.session.signal.kind == "image"
-        self._load_source(self.source if image else "camera")
-
     def _step_width(self, delta: int) -> None:
         view = self.views.currentWidget()
         if hasattr(view, "slider"):
             view.slider.step_by(delta)
-
-    def _preset_growth_image(self) -> None:
-        from models.scenes import DEFAULT_GROWTH_SCENE
-
-        size = max(self.controls.working_size(), 16)
-        self.controls.apply(DEFAULT_GROWTH_SCENE, size)
-        if self.session.signal is None or self.session.signal.kind != "image":
-            self._load_source("camera")
-        else:
-            self.restart()
-
-    def _preset_growth_curve(self) -> None:
-        from models.scenes import CURVE_GROWTH_SCENE
-
-        self.controls.apply(CURVE_GROWTH_SCENE, self.controls.working_size())
-        self._load_source("sinusoids")
-
-    def _preset(self, preset: str, kind: str) -> None:
-        index = self.controls.preset.findData(preset)
-        self.controls.preset.setCurrentIndex(index)
-        self.controls.kind.setCurrentIndex(self.controls.kind.findData(kind))
-        if self.session.signal is None or self.session.signal.kind != "image":
-            self._load_source("camera")
-        else:
-            self.restart()
 
     # -- signals ---------------------------------------------------------------------------------------
     def open_file_dialog(self) -> None:
@@ -526,18 +448,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if is_video_source(source) and (self.session.signal is None or self.session.signal.kind != "video"):
             size = DEFAULT_VIDEO_SIZE  # an image's working size would make a video far too big to train live
         self.session.load_signal_async(source, size, self.controls.target.currentData())
-
-    def _preset_3d(self, shape: str, preset: str = "image") -> None:
-        from dataclasses import replace
-
-        from models.scenes import DEFAULT_SDF_SCENE
-
-        from models.scenes import DEFAULT_SDF_CROP_SCENE, DEFAULT_SDF_GROWTH_SCENE
-
-        special = {"growth": DEFAULT_SDF_GROWTH_SCENE, "crop": DEFAULT_SDF_CROP_SCENE}
-        scene = special.get(preset) or replace(DEFAULT_SDF_SCENE, preset=preset)
-        self.controls.apply(scene, self.controls.working_size())
-        self._load_source(shape)
 
     def _signal_loaded(self, signal: Signal, source: str) -> None:
         previous = self.session.signal
