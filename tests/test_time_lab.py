@@ -151,3 +151,19 @@ def test_cli_fits_a_moving_shape_and_writes_its_mesh(tmp_path):
     code, stdout, stderr = run_cli("render", out, "--time", "0.5", "--mesh", tmp_path / "m.ply", "--resolution", "64")
     assert code == 0, stderr
     assert os.path.getsize(tmp_path / "m.ply") > 0
+
+
+def test_saving_a_time_session_writes_every_run_as_fit_does(tmp_path, video):
+    from app.headless import save_runs
+
+    runs = _scene().build(video)
+    for _, trainer in runs:
+        trainer.step()
+    message = save_runs(str(tmp_path), runs)
+    assert message.startswith("saved") and message.count("dB") == 2
+    folders = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(folders) == 2
+    for folder in folders:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["psnr_test"] is not None and len(metrics["per_frame"]) == video.time.frames
+        assert load_field(str(folder)).meta["signal"]["kind"] == "video"
