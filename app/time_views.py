@@ -158,7 +158,7 @@ class TimeLabView(QtWidgets.QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.titleLabel.setMinimumWidth(10)  # long titles must not widen the window
             plot.setMinimumWidth(150)
-        self.frame_plot.addLegend(offset=(5, -5), labelTextSize="8pt")  # bottom left: curves rise to the top
+        self.frame_plot.addLegend(offset=(5, -5), labelTextSize="8pt", brush=(255, 255, 255, 200))
         self.cursors = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#888", style=QtCore.Qt.DashLine))
                         for _ in range(2)]
         self.frame_plot.addItem(self.cursors[0])

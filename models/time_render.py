@@ -229,7 +229,7 @@ class TimeRenderer:
             while history and history[-1][0] >= step:
                 history.pop()
             history.append((step, *self.video_scores(generation, index)))
-        return TimeView(t, frame, nearest, reconstruction, base, readonly(error), difference, _psnr(mse),
+        return TimeView(t, frame, nearest, reconstruction, base, readonly(error), difference, psnr_from_mse(mse),
                         *self._per_frame(scores), _coefficients(model), parameters,
                         readonly(np.asarray(history, dtype=np.float64).reshape(-1, 3)))
 
@@ -269,8 +269,8 @@ class TimeRenderer:
         scores.steps[k] = step
 
     def _per_frame(self, scores: _FrameScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (readonly(np.array([_psnr(m) for m in scores.train_mse])),
-                readonly(np.array([_psnr(m) for m in scores.test_mse])), readonly(scores.steps.copy()))
+        return (readonly(np.array([psnr_from_mse(m) for m in scores.train_mse])),
+                readonly(np.array([psnr_from_mse(m) for m in scores.test_mse])), readonly(scores.steps.copy()))
 
     def video_scores(self, generation: int, index: int) -> tuple[float, float]:
         """(train, held-out) PSNR over every frame measured so far (mean MSE over frames, NaN if none)."""
@@ -278,7 +278,7 @@ class TimeRenderer:
         if scores is None or not np.isfinite(scores.train_mse).any():
             return float("nan"), float("nan")
         test = scores.test_mse[np.isfinite(scores.test_mse)]
-        return _psnr(float(np.nanmean(scores.train_mse))), _psnr(float(test.mean())) if test.size else float("nan")
+        return psnr_from_mse(float(np.nanmean(scores.train_mse))), psnr_from_mse(float(test.mean())) if test.size else float("nan")
 
     # -- moving shapes -----------------------------------------------------------------------------------
     def sdf_renderer(self, frame: int) -> SdfRenderer:
@@ -335,5 +335,3 @@ def _channel_mean(array: np.ndarray) -> np.ndarray:
     return array.mean(axis=2) if array.ndim == 3 else array
 
 
-def _psnr(mse: float) -> float:
-    return psnr_from_mse(float(mse))
