@@ -71,8 +71,9 @@ def plot_curve(values: np.ndarray, height: int = 256) -> np.ndarray:
     return image
 
 
-def _finite_or_none(value: float):
-    return value if math.isfinite(value) else None
+def _finite_or_none(value: float | None):
+    """JSON has no NaN or infinity: those (and None) become null."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def save_fit_outputs(folder: str, trainer: Trainer, seconds: float) -> dict:

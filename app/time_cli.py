@@ -31,6 +31,9 @@ def add_time_arguments(parser) -> None:
                             "model's parameter count ('matched'); their PSNRs go into metrics.json")
     group.add_argument("--holdout", type=float, default=0.1,
                        help="share of every video frame's pixels held out for the test PSNR (default 0.1, the paper's)")
+    group.add_argument("--holdout-frames", type=int, default=0, metavar="K",
+                       help="also hold out every K-th frame entirely (not the first or last): PSNR between frames, the "
+                            "paper's time-interpolation test (default 0: none)")
     group.add_argument("--frames-per-batch", type=int, default=8, help="frames per training step (default 8)")
     group.add_argument("--time-loss", choices=("mse", "mape"), default="mse",
                        help="mse (default), or mape: |p - g| / (|g| + 0.01), the ResFields paper's temporal-SDF loss")
@@ -49,7 +52,8 @@ def time_settings_from_args(args, user_error):
     try:
         return TimeSettings(model=model, activation=args.activation if args.activation in ("siren", "finer") else "siren",
                             rank=args.rank, time_rows=args.time_rows, layers=layers, mode=args.time_mode,
-                            compare=args.compare, holdout=args.holdout, frames_per_batch=args.frames_per_batch,
+                            compare=args.compare, holdout=args.holdout, holdout_frames=args.holdout_frames,
+                            frames_per_batch=args.frames_per_batch,
                             loss=args.time_loss)
     except ValueError as exc:
         raise user_error(str(exc)) from None
@@ -115,8 +119,10 @@ def _summary(name: str, metrics: dict, folder: str) -> str:
            f"{metrics['steps']} steps in {metrics['seconds']:.1f} s: "
     if metrics.get("psnr_train") is not None:
         test = metrics.get("psnr_test")
+        unseen = metrics.get("psnr_unseen_frames")
         return head + f"train PSNR {metrics['psnr_train']:.2f} dB" + (
-            f", held-out {test:.2f} dB" if test is not None else "") + f" -> {folder}"
+            f", held-out {test:.2f} dB" if test is not None else "") + (
+            f", unseen frames {unseen:.2f} dB" if unseen is not None else "") + f" -> {folder}"
     surface = metrics.get("surface", {})
     chamfer = surface.get("chamfer_l1_mean")
     return head + (f"mean Chamfer-L1 {chamfer:.4f} over {len(surface['per_frame'])} frames" if chamfer is not None
@@ -162,10 +168,14 @@ def _video_outputs(folder: str, trainer, metrics: dict) -> None:
     prediction = trainer.frame_predictions()
     scores = trainer.split_psnr(prediction)
     times = signal.time.times()
-    metrics.update(psnr_train=_finite_or_none(scores["train"]), psnr_test=_finite_or_none(scores["test"]))
+    unseen = scores["unseen_per_frame"]
+    metrics.update(psnr_train=_finite_or_none(scores["train"]), psnr_test=_finite_or_none(scores["test"]),
+                   psnr_unseen_frames=_finite_or_none(scores["unseen"]), unseen_frames=sorted(unseen))
     metrics["per_frame"] = [
-        {"frame": k, "t": round(float(times[k]), 6), "train": _finite_or_none(scores["train_per_frame"][k]),
-         "test": _finite_or_none(scores["test_per_frame"][k]) if scores["test_per_frame"] else None}
+        {"frame": k, "t": round(float(times[k]), 6), "unseen": k in unseen,
+         "train": None if k in unseen else _finite_or_none(scores["train_per_frame"][k]),
+         "test": None if k in unseen or not scores["test_per_frame"] else _finite_or_none(scores["test_per_frame"][k]),
+         "all_pixels": _finite_or_none(unseen[k]) if k in unseen else None}
         for k in range(signal.time.frames)]
     video = signal.as_display(prediction)
     middle = signal.time.frames // 2
@@ -202,7 +212,7 @@ def _add_comparison(folder: str, results: list[dict]) -> None:
     with open(path, encoding="utf-8") as handle:
         metrics = json.load(handle)
     metrics["comparison"] = [{key: r.get(key) for key in ("label", "params", "parameters", "psnr_train", "psnr_test",
-                                                          "seconds", "steps")} for r in results]
+                                                          "psnr_unseen_frames", "seconds", "steps")} for r in results]
     for entry, result in zip(metrics["comparison"], results):
         if "surface" in result:
             entry["chamfer_l1_mean"] = result["surface"]["chamfer_l1_mean"]
@@ -211,8 +221,10 @@ def _add_comparison(folder: str, results: list[dict]) -> None:
     for entry in metrics["comparison"]:
         test = entry.get("psnr_test")
         chamfer = entry.get("chamfer_l1_mean")
+        unseen = entry.get("psnr_unseen_frames")
         print(f"  {entry['label']:<45} {entry['params']:>9,} params  "
               + (f"train {entry['psnr_train']:.2f} dB  held-out {test:.2f} dB  " if test is not None else "")
+              + (f"unseen frames {unseen:.2f} dB  " if unseen is not None else "")
               + (f"mean Chamfer-L1 {chamfer:.4f}  " if chamfer is not None else "") + f"{entry['seconds']:.1f} s")
 
 

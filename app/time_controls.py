@@ -43,6 +43,12 @@ class TimeControls(QtWidgets.QGroupBox):
                                 "matched-parameter SIREN costs several times more per step on a CPU.")
         self.holdout = QtWidgets.QDoubleSpinBox(minimum=0.0, maximum=0.5, singleStep=0.05, decimals=2, value=0.1)
         self.holdout.setToolTip("Share of every video frame's pixels never trained on: the held-out PSNR (dashed)")
+        self.unseen = QtWidgets.QSpinBox(minimum=0, maximum=64, value=0)
+        self.unseen.setSpecialValueText("none")
+        self.unseen.setPrefix("every ")
+        self.unseen.setToolTip("Frames never trained on at all (every k-th, not the first or last): how well the field "
+                               "interpolates in time (×, dotted). With one coefficient row per frame their rows never "
+                               "train; fewer rows (Rows T) share them by interpolation. 1 is not allowed.")
         self.frames_per_batch = QtWidgets.QSpinBox(minimum=1, maximum=256, value=8)
         self.frames_per_batch.setToolTip("Frames per training step; the batch is split evenly among them")
         self.loss = QtWidgets.QComboBox()
@@ -57,12 +63,13 @@ class TimeControls(QtWidgets.QGroupBox):
         form.addRow("Between rows", self.mode)
         form.addRow("Compare with", self.compare)
         form.addRow("Held out", self.holdout)
+        form.addRow("Unseen frames", self.unseen)
         form.addRow("Frames / step", self.frames_per_batch)
         form.addRow("Loss", self.loss)
         self._last_layers = ""
         for combo in (self.model, self.mode, self.compare, self.loss):
             combo.currentIndexChanged.connect(self._emit)
-        for spin in (self.rank, self.rows, self.holdout, self.frames_per_batch):
+        for spin in (self.rank, self.rows, self.holdout, self.unseen, self.frames_per_batch):
             spin.valueChanged.connect(self._emit)
         self.layers.editingFinished.connect(self._layers_finished)
 
@@ -87,11 +94,12 @@ class TimeControls(QtWidgets.QGroupBox):
         model, activation = self.model.currentData()
         return TimeSettings(model=model, activation=activation, rank=self.rank.value(), time_rows=self.rows.value(),
                             layers=layers, mode=self.mode.currentData(), compare=self.compare.currentData(),
-                            holdout=self.holdout.value(), frames_per_batch=self.frames_per_batch.value(),
+                            holdout=self.holdout.value(), holdout_frames=self.unseen.value(),
+                            frames_per_batch=self.frames_per_batch.value(),
                             loss=self.loss.currentData())
 
     def apply(self, settings: TimeSettings) -> None:
-        widgets = (self.model, self.rank, self.rows, self.layers, self.mode, self.compare, self.holdout,
+        widgets = (self.model, self.rank, self.rows, self.layers, self.mode, self.compare, self.holdout, self.unseen,
                    self.frames_per_batch, self.loss)
         blockers = [QtCore.QSignalBlocker(w) for w in widgets]
         value = (settings.model, settings.activation if settings.model == "resfield" else "siren")
@@ -103,6 +111,7 @@ class TimeControls(QtWidgets.QGroupBox):
         self.mode.setCurrentIndex(max(0, self.mode.findData(settings.mode)))
         self.compare.setCurrentIndex(max(0, self.compare.findData(settings.compare)))
         self.holdout.setValue(settings.holdout)
+        self.unseen.setValue(settings.holdout_frames)
         self.frames_per_batch.setValue(settings.frames_per_batch)
         self.loss.setCurrentIndex(max(0, self.loss.findData(settings.loss)))
         del blockers

@@ -148,11 +148,11 @@ class TimeLabView(QtWidgets.QWidget):
         self.stack.addWidget(self.video)
         self.stack.addWidget(self.shape_view)
         self.plots = pg.GraphicsLayoutWidget()
-        self.frame_plot = self.plots.addPlot(row=0, col=0, title="PSNR per frame (dashed: held-out pixels)")
+        self.frame_plot = self.plots.addPlot(row=0, col=0, title="PSNR per frame (dashed: held-out pixels; ×: unseen frames)")
         self.frame_plot.setLabel("bottom", "frame")
         self.coefficient_plot = self.plots.addPlot(row=0, col=1, title="coefficients v(t)")
         self.coefficient_plot.setLabel("bottom", "frame")
-        self.step_plot = self.plots.addPlot(row=0, col=2, title="PSNR of the whole sequence")
+        self.step_plot = self.plots.addPlot(row=0, col=2, title="PSNR of the sequence (dotted: unseen frames)")
         self.step_plot.setLabel("bottom", "step")
         for plot in (self.frame_plot, self.coefficient_plot, self.step_plot):
             plot.showGrid(x=True, y=True, alpha=0.2)
@@ -299,6 +299,10 @@ class TimeLabView(QtWidgets.QWidget):
             if np.isfinite(view.test_per_frame).any():
                 plot.plot(ticks, view.test_per_frame, pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
                           connect="finite")
+            if view.unseen_frames:  # frames never trained on: every pixel is held out
+                unseen = np.asarray(view.unseen_frames)
+                plot.plot(unseen + 1, view.all_per_frame[unseen], pen=None, symbol="x", symbolSize=9,
+                          symbolPen=pg.mkPen(color, width=2))
         self.cursors[0].setValue(runs[0].time.frame + 1)
         self.cursors[1].setValue(runs[0].time.frame + 1)
 
@@ -313,6 +317,9 @@ class TimeLabView(QtWidgets.QWidget):
             plot.plot(history[:, 0], history[:, 1], pen=pg.mkPen(color, width=2), connect="finite")
             if np.isfinite(history[:, 2]).any():
                 plot.plot(history[:, 0], history[:, 2], pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
+                          connect="finite")
+            if np.isfinite(history[:, 3]).any():
+                plot.plot(history[:, 0], history[:, 3], pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DotLine),
                           connect="finite")
 
     def _update_layers(self, runs: list) -> None:

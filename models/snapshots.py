@@ -149,6 +149,8 @@ class RunState:
     """A temporal signal: the share of every frame's samples the run never trains on."""
     parameter_split: dict | None = None
     """A temporal signal: shared and per-time parameter counts (models/time_training.py)."""
+    unseen_frames: tuple = ()
+    """A temporal signal: the frames the run never trains on."""
 
 
 @dataclass
@@ -386,8 +388,8 @@ class SnapshotRenderer:
         budget = REFRESH_BUDGET if running else math.inf  # paused: score every frame at this step
         view = self.time.render_video(run.evaluator, settings, generation=generation, index=index, step=run.step,
                                       holdout=run.holdout, parameters=parameters, more_waiting=self._newer_waiting,
-                                      budget=budget, quick=quick)
-        train_history = readonly(view.history[:, :2])
+                                      budget=budget, quick=quick, unseen=run.unseen_frames)
+        train_history = readonly(view.history[:, :2])  # PSNR vs step: the training pixels
         value = float(view.history[-1, 1]) if len(view.history) else float("nan")
         return RunSnapshot(run.label, run.params, run.step, view.reconstruction, view.error,
                            readonly(log_spectrum(view.reconstruction)), value, run.loss, train_history,

@@ -71,12 +71,16 @@ class TimeView:
     """(T,) PSNR on every frame's held-out pixels (NaN: not measured yet or nothing held out)."""
     per_frame_steps: np.ndarray
     """(T,) the step each frame's PSNRs were measured at (-1: never)."""
+    all_per_frame: np.ndarray
+    """(T,) PSNR on every pixel of each frame (NaN: not measured yet); what frames never trained on are scored by."""
+    unseen_frames: tuple
     coefficients: dict
     """Linear-layer index -> v, the [T_rows, R] coefficient table (ResField models; empty otherwise)."""
     parameters: dict
     """shared / per_time / total / spanning_sets parameter counts."""
-    history: np.ndarray = dataclass_field(default_factory=lambda: np.zeros((0, 3)))
-    """(K, 3): step, training PSNR, held-out PSNR over every frame (rolling: each frame as last measured)."""
+    history: np.ndarray = dataclass_field(default_factory=lambda: np.zeros((0, 4)))
+    """(K, 4): step, training PSNR and held-out-pixel PSNR over the trained frames, PSNR of the frames never trained
+    on (NaN without any); rolling: each frame as last measured."""
     sdf: SdfView | None = None
     """A moving shape: the mesh, slice and metrics at t (against the nearest frame's true shape)."""
     sdf_base: SdfView | None = None
@@ -145,6 +149,7 @@ class _FrameScores:
     steps: np.ndarray
     train_mse: np.ndarray
     test_mse: np.ndarray
+    all_mse: np.ndarray
 
 
 class TimeRenderer:
@@ -201,7 +206,7 @@ class TimeRenderer:
 
     def render_video(self, model: torch.nn.Module, settings: TimeViewSettings, *, generation: int, index: int,
                      step: int, holdout: float, parameters: dict, more_waiting: Callable[[], bool],
-                     budget: float = REFRESH_BUDGET, quick: bool = False) -> TimeView:
+                     budget: float = REFRESH_BUDGET, quick: bool = False, unseen: tuple = ()) -> TimeView:
         """The frame at t (and the base MLP's), then per-frame scores refreshed within ``budget`` seconds (paused:
         pass math.inf, so that every frame is scored at the current step). ``quick``: the frame at t alone (the
         scores as last measured, no base), for a first answer to a scrub."""
@@ -228,10 +233,10 @@ class TimeRenderer:
         if not quick:
             while history and history[-1][0] >= step:
                 history.pop()
-            history.append((step, *self.video_scores(generation, index)))
+            history.append((step, *self.video_scores(generation, index, unseen)))
         return TimeView(t, frame, nearest, reconstruction, base, readonly(error), difference, psnr_from_mse(mse),
-                        *self._per_frame(scores), _coefficients(model), parameters,
-                        readonly(np.asarray(history, dtype=np.float64).reshape(-1, 3)))
+                        *self._per_frame(scores, unseen), _coefficients(model), parameters,
+                        readonly(np.asarray(history, dtype=np.float64).reshape(-1, 4)))
 
     def _refresh_scores(self, model, generation: int, index: int, step: int, holdout: float, nearest: int,
                         more_waiting: Callable[[], bool], budget: float) -> _FrameScores:
@@ -254,7 +259,7 @@ class TimeRenderer:
         scores = self._scores.get((generation, index))
         if scores is None:
             frames = self.axis.frames
-            scores = _FrameScores(np.full(frames, -1), np.full(frames, np.nan), np.full(frames, np.nan))
+            scores = _FrameScores(np.full(frames, -1), *(np.full(frames, np.nan) for _ in range(3)))
             self._scores[(generation, index)] = scores
         return scores
 
@@ -266,19 +271,31 @@ class TimeRenderer:
         squared = (flat - target) ** 2
         scores.train_mse[k] = float(squared[train_rows.numpy() - offset].mean())
         scores.test_mse[k] = float(squared[test_rows.numpy() - offset].mean()) if test_rows.numel() else np.nan
+        scores.all_mse[k] = float(squared.mean())
         scores.steps[k] = step
 
-    def _per_frame(self, scores: _FrameScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (readonly(np.array([psnr_from_mse(m) for m in scores.train_mse])),
-                readonly(np.array([psnr_from_mse(m) for m in scores.test_mse])), readonly(scores.steps.copy()))
+    def _per_frame(self, scores: _FrameScores, unseen: tuple) -> tuple:
+        """(train, held-out, steps, every pixel, unseen frames) per frame, for a TimeView."""
+        train, test = scores.train_mse.copy(), scores.test_mse.copy()
+        train[list(unseen)] = test[list(unseen)] = np.nan  # a frame never trained on has no train / test split
+        return (_psnr_array(train), _psnr_array(test), readonly(scores.steps.copy()), _psnr_array(scores.all_mse),
+                tuple(unseen))
 
-    def video_scores(self, generation: int, index: int) -> tuple[float, float]:
-        """(train, held-out) PSNR over every frame measured so far (mean MSE over frames, NaN if none)."""
+    def video_scores(self, generation: int, index: int, unseen: tuple = ()) -> tuple[float, float, float]:
+        """(train, held-out pixels) PSNR over the trained frames and PSNR of the frames never trained on, from every
+        frame measured so far (mean MSE over frames; NaN where none)."""
         scores = self._scores.get((generation, index))
-        if scores is None or not np.isfinite(scores.train_mse).any():
-            return float("nan"), float("nan")
-        test = scores.test_mse[np.isfinite(scores.test_mse)]
-        return psnr_from_mse(float(np.nanmean(scores.train_mse))), psnr_from_mse(float(test.mean())) if test.size else float("nan")
+        if scores is None:
+            return float("nan"), float("nan"), float("nan")
+        trained = np.ones(self.axis.frames, dtype=bool)
+        trained[list(unseen)] = False
+
+        def mean_psnr(mse: np.ndarray) -> float:
+            mse = mse[np.isfinite(mse)]
+            return psnr_from_mse(float(mse.mean())) if mse.size else float("nan")
+
+        return (mean_psnr(scores.train_mse[trained]), mean_psnr(scores.test_mse[trained]),
+                mean_psnr(scores.all_mse[~trained]))
 
     # -- moving shapes -----------------------------------------------------------------------------------
     def sdf_renderer(self, frame: int) -> SdfRenderer:
@@ -305,8 +322,8 @@ class TimeRenderer:
                                        generation=generation, index=index, step=step, tag=f"{tag} base", record=False)
         empty = readonly(np.full(self.axis.frames, np.nan))
         return TimeView(t, frame, nearest, None, None, None, None, float("nan"), empty, empty,
-                        readonly(np.full(self.axis.frames, -1)), _coefficients(model), parameters, sdf=view, sdf_base=base,
-                        truth=renderer.target)
+                        readonly(np.full(self.axis.frames, -1)), empty, (), _coefficients(model), parameters,
+                        sdf=view, sdf_base=base, truth=renderer.target)
 
 
 class _residual:
@@ -322,6 +339,10 @@ class _residual:
     def __exit__(self, *exc):
         if self.before is not None:
             self.model.residual = self.before
+
+
+def _psnr_array(mse: np.ndarray) -> np.ndarray:
+    return readonly(np.array([psnr_from_mse(m) for m in mse]))
 
 
 def _coefficients(model: torch.nn.Module) -> dict:

@@ -49,6 +49,10 @@ class TimeSettings:
     parameters as the ResField model: on a CPU it costs several times more per step)."""
     holdout: float = 0.1
     """Share of every frame's samples held out from training (videos; the paper's 10%). Temporal SDFs: 0."""
+    holdout_frames: int = 0
+    """k > 1: every k-th frame (never the first or the last) is never trained on at all, a test of interpolation in
+    time (the paper's Tab. A.2: with one coefficient row per frame those rows never train; fewer rows interpolate);
+    0: every frame is trained on."""
     frames_per_batch: int = 8
     """Frames per training step; the step's samples are split evenly among them."""
     loss: str = "mse"
@@ -67,6 +71,8 @@ class TimeSettings:
             raise ValueError(f"unknown time mode {self.mode!r}; choose one of {', '.join(TIME_MODES)}")
         if not 0.0 <= self.holdout < 1.0:
             raise ValueError(f"the held-out share must lie in [0, 1), got {self.holdout}")
+        if self.holdout_frames == 1 or self.holdout_frames < 0:
+            raise ValueError(f"held-out frames: every k-th frame with k >= 2, or 0 for none; got {self.holdout_frames}")
         if self.rank < 1 or self.time_rows < 0 or self.frames_per_batch < 1:
             raise ValueError("rank and frames per batch must be at least 1, time rows at least 0")
         if self.layers is not None:
@@ -89,6 +95,11 @@ class TimeSettings:
     @classmethod
     def from_dict(cls, data: dict) -> "TimeSettings":
         return config_from_dict(cls, data, "time settings")
+
+
+def unseen_frames(frames: int, every: int) -> tuple[int, ...]:
+    """The frames held out entirely: every ``every``-th one, never the first or the last (none for every = 0)."""
+    return tuple(range(every - 1, frames - 1, every)) if every > 1 else ()
 
 
 def holdout_split(signal: Signal, share: float, seed: int = HOLDOUT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,14 +130,18 @@ class TimeTrainer(Trainer):
         """[T, n_train]: every frame's training rows."""
         self.frame_test_rows = test_rows.to(self.device)
         """[T, n_test]: every frame's held-out rows (n_test = 0 without a held-out share)."""
-        self.train_rows = self.frame_train_rows.reshape(-1) if test_rows.numel() else None
         frames = signal.time.frames
-        self.frames_per_batch = min(settings.frames_per_batch, frames)
+        self.unseen_frames = unseen_frames(frames, settings.holdout_frames)
+        """Frames never trained on (see TimeSettings.holdout_frames)."""
+        unseen = set(self.unseen_frames)
+        self.train_frames = torch.tensor([k for k in range(frames) if k not in unseen], device=self.device)
+        """The frames batches are drawn from."""
+        trained = self.frame_train_rows[self.train_frames]
+        self.train_rows = trained.reshape(-1) if test_rows.numel() or unseen else None
+        self.frames_per_batch = min(settings.frames_per_batch, len(self.train_frames))
         per_frame = train_rows.shape[1]
         wanted = self.batch_size if self.batch_size < self.coords.shape[0] else per_frame * frames
         self.samples_per_frame = max(1, min(per_frame, wanted // self.frames_per_batch))
-        self.full_frames = self.samples_per_frame == per_frame and self.frames_per_batch == frames
-        """True when every step covers every training sample (the 'full batch' of a temporal signal)."""
 
     def _build_model(self) -> torch.nn.Module:
         if isinstance(self.field_config, ResFieldConfig):
@@ -139,11 +154,11 @@ class TimeTrainer(Trainer):
 
     def grouped_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's rows, [F, n]: F distinct random frames, n random training rows of each."""
-        frames = self.signal.time.frames
-        rows = self.frame_train_rows
-        if self.frames_per_batch < frames:
-            chosen = torch.randperm(frames, device=self.device, generator=self.generator)[:self.frames_per_batch]
-            rows = rows[chosen]
+        frames = self.train_frames
+        if self.frames_per_batch < len(frames):
+            order = torch.randperm(len(frames), device=self.device, generator=self.generator)
+            frames = frames[order[:self.frames_per_batch]]
+        rows = self.frame_train_rows[frames]
         if self.samples_per_frame < rows.shape[1]:
             picks = torch.randint(0, rows.shape[1], (rows.shape[0], self.samples_per_frame), device=self.device,
                                   generator=self.generator)
@@ -175,18 +190,33 @@ class TimeTrainer(Trainer):
         return self.predict(self.coords[rows])
 
     def split_psnr(self, prediction: torch.Tensor | None = None) -> dict:
-        """PSNR (dB, values mapped to [0, 1]) on the training and held-out rows, overall and per frame."""
+        """PSNR (dB, values mapped to [0, 1]) on the training and held-out rows, overall (over the trained frames)
+        and per frame; and over every pixel of the frames never trained on ('unseen', None without any)."""
         prediction = self.frame_predictions() if prediction is None else prediction.to(self.device)
         result = {}
+        trained = self.train_frames
         for name, rows in (("train", self.frame_train_rows), ("test", self.frame_test_rows)):
             if rows.numel() == 0:
                 result[name], result[f"{name}_per_frame"] = None, []
                 continue
-            squared = ((prediction[rows].float().clamp(-1, 1) - self.targets[rows].float()) * 0.5) ** 2
-            per_frame = squared.reshape(rows.shape[0], -1).mean(dim=1)
-            result[name] = psnr_from_mse(float(per_frame.mean()))
+            per_frame = self._frame_mse(prediction, rows)
+            result[name] = psnr_from_mse(float(per_frame[trained].mean()))
             result[f"{name}_per_frame"] = [psnr_from_mse(float(m)) for m in per_frame]
+        unseen = list(self.unseen_frames)
+        if unseen:
+            axis = self.signal.time
+            every_pixel = torch.arange(axis.samples_per_frame, device=self.device)
+            rows = torch.stack([every_pixel + k * axis.samples_per_frame for k in unseen])
+            per_frame = self._frame_mse(prediction, rows)
+            result["unseen"] = psnr_from_mse(float(per_frame.mean()))
+            result["unseen_per_frame"] = {k: psnr_from_mse(float(m)) for k, m in zip(unseen, per_frame)}
+        else:
+            result["unseen"], result["unseen_per_frame"] = None, {}
         return result
+
+    def _frame_mse(self, prediction: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        squared = ((prediction[rows].float().clamp(-1, 1) - self.targets[rows].float()) * 0.5) ** 2
+        return squared.reshape(rows.shape[0], -1).mean(dim=1)
 
     def describe_parameters(self) -> dict:
         """Parameter count split into shared (W, b, M) and per-time (the coefficient tables v)."""

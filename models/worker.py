@@ -267,7 +267,7 @@ class TrainingWorker:
                         trainer.partition_info(), trainer.extension_step, scored, trainer.waiting,
                         trainer.field_config if plain else None, first_layer_of(trainer.model) if plain else None,
                         trainer.settings.holdout_for(trainer.signal) if timed else 0.0,
-                        trainer.describe_parameters() if timed else None)
+                        trainer.describe_parameters() if timed else None, trainer.unseen_frames if timed else ())
 
 
 def _structure(trainer: Trainer) -> int:

@@ -209,3 +209,24 @@ def test_moving_shape_trains_with_either_loss(loss):
         trainer.step()
     trainer.flush()
     assert trainer.loss_values[-1] < trainer.loss_values[0]
+
+
+def test_unseen_frames_are_never_trained_and_keep_their_coefficient_rows(tour):
+    settings = TimeSettings(rank=2, frames_per_batch=4, holdout_frames=3)
+    trainer = TimeTrainer(tour, settings.resfield_config(FieldConfig(width=16, depth=3), tour),
+                          TrainConfig(lr=1e-2, batch_size=512), settings)
+    assert trainer.unseen_frames == (2, 5, 8)  # every third frame, never the last (11)
+    before = {i: layer.coefficients.detach().clone() for i, layer in trainer.model.resfield_layers()}
+    per_frame = tour.time.samples_per_frame
+    for _ in range(15):
+        rows, _ = trainer.grouped_batch()
+        assert not set((rows // per_frame).reshape(-1).tolist()) & {2, 5, 8}
+        trainer.step()
+    trainer.flush()
+    for i, layer in trainer.model.resfield_layers():
+        changed = (layer.coefficients.detach() != before[i]).any(dim=1)
+        assert not changed[[2, 5, 8]].any() and changed[[0, 1, 3]].all()  # no gradient ever reaches an unseen row
+    scores = trainer.split_psnr()
+    assert set(scores["unseen_per_frame"]) == {2, 5, 8} and scores["unseen"] is not None
+    with pytest.raises(ValueError, match="k >= 2"):
+        TimeSettings(holdout_frames=1)

@@ -87,8 +87,10 @@ def test_renderer_caches_frames_and_refreshes_stale_scores_first(video):
         renderer.render_video(model, settings, generation=1, index=0, step=11, holdout=0.1, parameters={},
                               more_waiting=lambda: True)
     view = renderer.render_video(model, replace_t(settings, 0.5), generation=1, index=0, step=10, holdout=0.1,
-                                 parameters={}, more_waiting=lambda: False, budget=float("inf"))
-    assert (view.per_frame_steps == 10).all()
+                                 parameters={}, more_waiting=lambda: False, budget=float("inf"), unseen=(3,))
+    assert (view.per_frame_steps == 10).all() and view.unseen_frames == (3,)
+    assert np.isnan(view.train_per_frame[3]) and np.isfinite(view.all_per_frame).all()
+    assert view.history.shape[1] == 4 and np.isfinite(view.history[-1]).all()  # step, train, held out, unseen
     first = renderer.frame_at(model, 0.25, (1, 0, 10))
     assert renderer.frame_at(model, 0.25, (1, 0, 10)) is first
 
@@ -113,13 +115,16 @@ def test_cli_fit_render_and_sequence(tmp_path):
     out = tmp_path / "run"
     code, stdout, stderr = run_cli("fit", "--signal", "tour", "--size", "24", "--frames", "6", "--model", "resfield",
                                    "--rank", "3", "--time-rows", "4", "--width", "24", "--steps", "20",
-                                   "--compare", "same-width", "--out", out, "--quiet")
+                                   "--compare", "same-width", "--holdout-frames", "3", "--out", out, "--quiet")
     assert code == 0, stderr
     assert "held-out" in stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["parameters"]["per_time"] == 2 * 4 * 3
     assert metrics["psnr_train"] > 5 and metrics["psnr_test"] > 5 and len(metrics["per_frame"]) == 6
-    assert {"train", "test", "t", "frame"} <= set(metrics["per_frame"][0])
+    assert {"train", "test", "t", "frame", "unseen"} <= set(metrics["per_frame"][0])
+    assert metrics["unseen_frames"] == [2] and metrics["psnr_unseen_frames"] > 5 and "unseen frames" in stdout
+    assert metrics["per_frame"][2]["unseen"] and metrics["per_frame"][2]["train"] is None
+    assert metrics["per_frame"][2]["all_pixels"] > 5 and metrics["per_frame"][1]["all_pixels"] is None
     assert [entry["label"].split()[0] for entry in metrics["comparison"]] == ["SIREN+ResFields", "SIREN"]
     assert (out / "reconstruction.mp4").stat().st_size > 0 and (out / "compare").is_dir()
     code, _, stderr = run_cli("render", out, "--time", "0.3", "--out", tmp_path / "f.png", "--size", "48")
