@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from models.activations import LABELS
 from models.fields import FieldConfig
 from models.growth import GrowthConfig
-from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene, default_lr
+from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TIME_SCENE, DEFAULT_TRAIN, Scene, default_lr
 from models.sdf_signal import SDF_SHAPES
 from models.sdf_time import TIME_SHAPES
 from models.signals import CURVE_SIGNALS, SAMPLE_IMAGES
@@ -130,7 +130,8 @@ class ControlPanel(QtWidgets.QWidget):
         self.lr = QtWidgets.QComboBox(editable=True)
         self.lr.addItems(LR_CHOICES)
         self.lr.setCurrentText(_format_lr(DEFAULT_TRAIN.lr))
-        self.lr.setToolTip("Adam learning rate; applied live, without restarting")
+        self.lr.setToolTip("Adam learning rate; applied live, without restarting. In the time lab it decays to a tenth "
+                           "over the first 1000 steps (videos) or 2000 (moving shapes), then stays there")
         self.batch = QtWidgets.QSpinBox(minimum=0, maximum=16_777_216, singleStep=4096, value=DEFAULT_TRAIN.batch_size)
         self.batch.setSpecialValueText("full signal")
         self.batch.setToolTip("Coordinates per step: 0 = every pixel, otherwise a random minibatch")
@@ -187,6 +188,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.reset_button.clicked.connect(self.resetRequested)
         self._last_size = self.size.value()
         self._last_lr = DEFAULT_TRAIN.lr
+        self._lr_decay_steps = DEFAULT_TIME_SCENE.train.lr_decay_steps
         self._update_enabled()
 
     def _build_growth_box(self) -> QtWidgets.QGroupBox:
@@ -260,9 +262,9 @@ class ControlPanel(QtWidgets.QWidget):
         if preset == "sweep":
             return Scene(field=replace(field, kind="siren", bias_range=None), train=train, preset="sweep",
                          lr_override=False, sweep=self.sweep_box.settings())
-        if preset == "time":
-            return Scene(field=replace(field, kind="siren"), train=train, preset="time", lr_override=False,
-                         time=self.time_box.settings())
+        if preset == "time":  # the time lab's learning rate decays (models.scenes.DEFAULT_TIME_SCENE)
+            return Scene(field=replace(field, kind="siren"), train=replace(train, lr_decay_steps=self._lr_decay_steps),
+                         preset="time", lr_override=False, time=self.time_box.settings())
         if preset != "growth":
             return Scene(field=field, train=train, preset=preset, lr_override=False)
         from .cli import parse_bias_ranges
@@ -327,6 +329,7 @@ class ControlPanel(QtWidgets.QWidget):
         self.size.setValue(size)
         self._last_size = size
         self._last_lr = scene.train.lr
+        self._lr_decay_steps = scene.train.lr_decay_steps if scene.preset == "time" else DEFAULT_TIME_SCENE.train.lr_decay_steps
         self.lr.setCurrentText(_format_lr(scene.train.lr))
         growth_widgets = (self.widths, self.stage_steps, self.growth_mode, self.plateau, self.spatial, self.activation,
                           self.bias_ranges, self.baseline)

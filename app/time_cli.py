@@ -35,6 +35,9 @@ def add_time_arguments(parser) -> None:
                        help="also hold out every K-th frame entirely (not the first or last): PSNR between frames, the "
                             "paper's time-interpolation test (default 0: none)")
     group.add_argument("--frames-per-batch", type=int, default=8, help="frames per training step (default 8)")
+    group.add_argument("--no-lr-decay", action="store_true",
+                       help="keep the learning rate constant (default for videos and moving shapes: it decays to a "
+                            "tenth over fit's --steps, over 1000 / 2000 steps in the app)")
     group.add_argument("--time-loss", choices=("mse", "mape"), default="mse",
                        help="mse (default), or mape: |p - g| / (|g| + 0.01), the ResFields paper's temporal-SDF loss")
 
@@ -77,6 +80,8 @@ def time_scene_from_args(args, field_config, train_config, signal, user_error, f
                            w0=base.field.w0 if args.w0 == DEFAULT_FIELD.w0 else args.w0)
     if args.batch == DEFAULT_TRAIN.batch_size:
         train_config = replace(train_config, batch_size=base.train.batch_size)
+    decay = 0 if getattr(args, "no_lr_decay", False) else (base.train.lr_decay_steps if for_gui else max(1, args.steps))
+    train_config = replace(train_config, lr_decay_steps=decay)
     return Scene(field=field_config, train=train_config, preset="time", time=settings)
 
 

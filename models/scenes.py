@@ -354,14 +354,17 @@ DEFAULT_SDF_CROP_SCENE = Scene(field=FieldConfig(kind="siren", depth=PARTITIONED
 distance field; the partitions are boxes in the 3D view, and a click on the slice crops or restores one."""
 
 DEFAULT_TIME_SCENE = Scene(field=FieldConfig(kind="siren", width=96, depth=3, w0=30.0),
-                           train=TrainConfig(lr=1e-3, batch_size=8192, seed=0, device="auto"), preset="time",
-                           time=TimeSettings(rank=10, compare="same-width"))
+                           train=TrainConfig(lr=1e-3, batch_size=8192, seed=0, device="auto", lr_decay_steps=1000),
+                           preset="time", time=TimeSettings(rank=10, compare="same-width"))
 """The time lab's default: SIREN+ResFields (3x96, rank 10, one coefficient row per frame, layers 1-2) next to a plain
 SIREN of the same width, on the synthesized 64-px 24-frame tour; batches of 8 frames x 1024 pixels, 10% of every
-frame held out (see README, 'Time lab')."""
+frame held out; the learning rate decays to 1e-4 over 1000 steps (held-out PSNR after 1000 steps: ResFields 25.95 dB
+instead of 25.11 at a constant rate, the SIREN 23.00 instead of 21.45; see README, 'Time lab')."""
 
 DEFAULT_SHAPE_TIME_SCENE = Scene(field=FieldConfig(kind="siren", width=64, depth=3, w0=20.0),
-                                 train=TrainConfig(lr=1e-3, batch_size=8192, seed=0, device="auto"), preset="time",
-                                 time=TimeSettings(rank=10, compare="none"))
+                                 train=TrainConfig(lr=1e-3, batch_size=8192, seed=0, device="auto", lr_decay_steps=2000),
+                                 preset="time", time=TimeSettings(rank=10, compare="none"))
 """Moving shapes: SIREN+ResFields 3x64 (w0 20, as the static 3D lab), rank 10, MSE on the distances (the paper's MAPE
-loss is an option: here it leaves floaters); its mesh at the slider's time refreshes live."""
+loss is an option: here it leaves floaters); the learning rate decays to 1e-4 over 2000 steps (at a constant 1e-3 the
+bounce's loss jumps 300x near step 1100 and its mean Chamfer-L1 after 2000 steps is 0.0119 instead of 0.0045); its mesh
+at the slider's time refreshes live."""
