@@ -38,23 +38,31 @@ class TimeBar(QtWidgets.QWidget):
                                "field's interpolation (←/→ step one frame)")
         self.loop = QtWidgets.QCheckBox("loop")
         self.loop.setChecked(True)
+        self.snap = QtWidgets.QCheckBox("snap to frames")
+        self.snap.setToolTip("Only the frames' own times; off, the slider also shows the field between frames (with "
+                             "one coefficient row per frame, ResFields have learned nothing there: see Rows T)")
         self.rate = QtWidgets.QDoubleSpinBox(minimum=0.5, maximum=60.0, singleStep=1.0, decimals=1, value=12.0,
                                              suffix=" fps")
         self.rate.setToolTip("Playback rate in frames per second")
         self.label = QtWidgets.QLabel()
         self.label.setMinimumWidth(190)
-        for widget in (self.play, self.slider, self.loop, self.rate, self.label):
+        for widget in (self.play, self.slider, self.loop, self.snap, self.rate, self.label):
             layout.addWidget(widget, 1 if widget is self.slider else 0)
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self._tick)
         self.play.toggled.connect(self._play_toggled)
         self.rate.valueChanged.connect(lambda _: self._play_toggled(self.play.isChecked()))
+        self.snap.toggled.connect(lambda _on: self._moved(self.slider.value()))
         self.slider.valueChanged.connect(self._moved)
         self._update_label()
 
     @property
     def t(self) -> float:
-        return -1.0 + 2.0 * self.slider.value() / SLIDER_TICKS
+        """The slider's time; with 'snap to frames', the time of the frame nearest to it (exactly)."""
+        t = -1.0 + 2.0 * self.slider.value() / SLIDER_TICKS
+        if self.snap.isChecked() and self.frames > 1:
+            return -1.0 + 2.0 * round((t + 1.0) * 0.5 * (self.frames - 1)) / (self.frames - 1)
+        return t
 
     def set_time(self, t: float) -> None:
         self.slider.setValue(int(round((float(np.clip(t, -1.0, 1.0)) + 1.0) * 0.5 * SLIDER_TICKS)))

@@ -57,6 +57,10 @@ def test_the_slider_scrubs_continuous_time_and_every_view_follows(qtbot, video_l
     view.bar.step_frames(1)
     snapshot = wait_for(qtbot, win, lambda s: not s.runs[0].time.between_frames and s.runs[0].time.t > 0.1)
     assert snapshot.runs[0].time.nearest == 3
+    view.bar.snap.setChecked(True)  # only the frames' own times: 0.45 snaps to frame 5's 0.6, exactly
+    view.bar.set_time(0.45)
+    snapshot = wait_for(qtbot, win, lambda s: abs(s.runs[0].time.t - 0.6) < 1e-12)
+    assert not snapshot.runs[0].time.between_frames and snapshot.runs[0].time.nearest == 4
 
 
 def test_residual_off_shows_the_base_mlp_and_the_difference(qtbot, video_lab):
