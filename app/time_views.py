@@ -156,16 +156,19 @@ class TimeLabView(QtWidgets.QWidget):
         self.stack.addWidget(self.video)
         self.stack.addWidget(self.shape_view)
         self.plots = pg.GraphicsLayoutWidget()
-        self.frame_plot = self.plots.addPlot(row=0, col=0, title="PSNR per frame (dashed: held-out pixels; ×: unseen frames)")
+        self.frame_plot = self.plots.addPlot(row=0, col=0)
+        self.frame_plot.setTitle("PSNR per frame (dashed: held-out px, ×: unseen frames)", size="9pt")
         self.frame_plot.setLabel("bottom", "frame")
-        self.coefficient_plot = self.plots.addPlot(row=0, col=1, title="coefficients v(t)")
+        self.coefficient_plot = self.plots.addPlot(row=0, col=1)
+        self.coefficient_plot.setTitle("coefficients v(t)", size="9pt")
         self.coefficient_plot.setLabel("bottom", "frame")
-        self.step_plot = self.plots.addPlot(row=0, col=2, title="PSNR of the sequence (dotted: unseen frames)")
+        self.step_plot = self.plots.addPlot(row=0, col=2)
+        self.step_plot.setTitle("PSNR of the sequence vs step", size="9pt")
         self.step_plot.setLabel("bottom", "step")
-        for plot in (self.frame_plot, self.coefficient_plot, self.step_plot):
+        for column, plot in enumerate((self.frame_plot, self.coefficient_plot, self.step_plot)):
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.titleLabel.setMinimumWidth(10)  # long titles must not widen the window
             plot.setMinimumWidth(150)
+            self.plots.ci.layout.setColumnStretchFactor(column, 1)
         self.frame_plot.addLegend(offset=(5, -5), labelTextSize="8pt", brush=(255, 255, 255, 200))
         self.cursors = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#888", style=QtCore.Qt.DashLine))
                         for _ in range(2)]
