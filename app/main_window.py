@@ -12,6 +12,7 @@ from models.worker import Snapshot
 
 from .controls import ControlPanel
 from .crop_views import CropLabView
+from .dialogs import ANIMATION_FILTER, MESH_FILTER, ask_save_path
 from .growth_views import CurveGrowthView, GrowthLabView
 from .headless import save_runs
 from .sdf_views import SdfLabView
@@ -26,8 +27,6 @@ FILE_FILTER = ("Images, meshes and videos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp
                "*.mp4 *.gif *.avi *.mov *.webm *.mkv *.m4v);;Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;"
                "Meshes (*.obj *.ply *.stl *.glb *.gltf *.off);;Videos (*.mp4 *.gif *.avi *.mov *.webm *.mkv *.m4v);;"
                "All files (*)")
-MESH_FILTER = "PLY (*.ply);;Wavefront OBJ (*.obj);;glTF binary (*.glb);;STL (*.stl)"
-ANIMATION_FILTER = "MP4 video (*.mp4);;Animated GIF (*.gif)"
 
 
 class MainWindow(PresetActions, QtWidgets.QMainWindow):
@@ -375,12 +374,9 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         worker = self.session.worker
         if worker is None or self.session.signal is None or self.session.signal.kind != "sdf":
             return
+        path = path or ask_save_path(self, "Export mesh", MESH_FILTER)
         if path is None:
-            path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export mesh", os.getcwd(), MESH_FILTER)
-            if not path:
-                return
-            if not os.path.splitext(path)[1]:
-                path += "." + chosen.split("*.")[1].split(")")[0]
+            return
         from models.mesh_io import export_trainer_mesh
 
         settings = self.sdf_view.settings
@@ -396,12 +392,9 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         """A full turn of the 3D view as MP4 or GIF (rendered off screen from the canvas)."""
         from models.mesh_io import ExportError, write_animation
 
+        path = path or ask_save_path(self, "Export turntable", ANIMATION_FILTER)
         if path is None:
-            path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export turntable", os.getcwd(), ANIMATION_FILTER)
-            if not path:
-                return ""
-            if not os.path.splitext(path)[1]:
-                path += ".mp4" if "mp4" in chosen else ".gif"
+            return ""
         try:
             summary = write_animation(path, self.sdf_view.canvas.turntable_frames(frames), fps=24)
         except ExportError as exc:

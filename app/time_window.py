@@ -1,16 +1,14 @@
 """The window's time-lab glue: which defaults a kind of signal wants, and exporting a reconstructed sequence."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-
-from PySide6 import QtWidgets
 
 from models.scenes import (DEFAULT_FIELD, DEFAULT_SDF_SCENE, DEFAULT_SHAPE_TIME_SCENE, DEFAULT_TIME_SCENE, DEFAULT_TRAIN,
                            Scene)
 from models.signals import Signal
 
-ANIMATION_FILTER = "MP4 video (*.mp4);;Animated GIF (*.gif)"
+from .dialogs import ANIMATION_FILTER, ask_save_path
+
 
 
 def signal_family(signal: Signal) -> str:
@@ -38,12 +36,9 @@ def export_sequence(window, run: int = 0, path: str | None = None, frames: int |
     worker, signal = window.session.worker, window.session.signal
     if worker is None or signal is None or signal.kind != "video":
         return
+    path = path or ask_save_path(window, "Export sequence", ANIMATION_FILTER)
     if path is None:
-        path, chosen = QtWidgets.QFileDialog.getSaveFileName(window, "Export sequence", os.getcwd(), ANIMATION_FILTER)
-        if not path:
-            return
-        if not os.path.splitext(path)[1]:
-            path += ".mp4" if "mp4" in chosen else ".gif"
+        return
 
     def export(trainers) -> str:
         from models.mesh_io import write_animation
