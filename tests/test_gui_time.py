@@ -91,10 +91,11 @@ def test_export_sequence_writes_every_frame(qtbot, video_lab, tmp_path):
 
     path = tmp_path / "sequence.gif"
     export_sequence(video_lab, 0, str(path))
-    snapshot = wait_for(qtbot, video_lab, lambda s: "wrote" in s.message, timeout=30000)
+    # the message rides on one snapshot (the next pass replaces it at once): read it where the user does
+    qtbot.waitUntil(lambda: "wrote" in video_lab.statusBar().currentMessage(), timeout=30000)
     import imageio.v3 as iio
 
-    assert iio.imread(path, index=None).shape[0] == 6 and "6 frames" in snapshot.message
+    assert iio.imread(path, index=None).shape[0] == 6 and "6 frames" in video_lab.statusBar().currentMessage()
 
 
 def test_a_moving_shape_draws_its_mesh_at_t_and_the_base_mesh(qtbot):
