@@ -12,6 +12,7 @@ from models.worker import Snapshot
 
 from .controls import ControlPanel
 from .crop_views import CropLabView
+from .features import install_features
 from .dialogs import ANIMATION_FILTER, MESH_FILTER, ask_save_path
 from .growth_views import CurveGrowthView, GrowthLabView
 from .headless import save_runs
@@ -111,6 +112,7 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         self.session.signalLoaded.connect(self._signal_loaded)
         self.session.signalFailed.connect(lambda message: self.show_error("Could not open the signal", message))
 
+        install_features(self)
         self.controls.apply(scene, size)
         self.controls.set_source(self.source, label=signal.name)
         self.controls.set_running(running)

@@ -74,6 +74,10 @@ class RunSnapshot:
     time: TimeView | None = None
     """For a temporal signal: the field at the time slider's t (then ``reconstruction`` and ``error`` show that
     frame, ``psnr`` is the rolling training PSNR over every frame and ``psnr_history`` its course)."""
+    seconds: float = 0.0
+    """Wall-clock seconds the run has spent in training steps so far."""
+    psnr_seconds: np.ndarray | None = None
+    """Training seconds at each row of ``psnr_history`` (None where the lab keeps no such record)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,22 @@ class Snapshot:
     """(frequencies, power) of the target's radial power spectrum (metrics.radial_power_spectrum)."""
     target_hf_energy: float = float("nan")
     """metrics.high_frequency_energy of the target, to read the runs' values against."""
+    compute: "ComputeShare | None" = None
+    """Where the session's time went lately: training steps vs drawing views (the compute budget meter)."""
+
+
+@dataclass(frozen=True)
+class ComputeShare:
+    """Shares of wall-clock time over the last publishing window (each in [0, 1]; the rest is idle)."""
+
+    training: float
+    """Inside training steps."""
+    rendering: float
+    """Drawing snapshots (evaluating fields at display resolution, meshes, spectra)."""
+    render_duty: float
+    """The renderer's allowance: it may keep a core busy at most this share of the time."""
+    pace_ms: float = 0.0
+    """Slow motion: at most one step per this many milliseconds (0: as fast as possible)."""
 
 
 class LatestSlot:
@@ -151,6 +171,8 @@ class RunState:
     """A temporal signal: shared and per-time parameter counts (models/time_training.py)."""
     unseen_frames: tuple = ()
     """A temporal signal: the frames the run never trains on."""
+    seconds: float = 0.0
+    """Wall-clock seconds spent in the run's training steps."""
 
 
 @dataclass
@@ -169,6 +191,7 @@ class RenderRequest:
     """For a 3D signal: make the fine mesh now even though training runs ('extract now')."""
     time_settings: TimeViewSettings | None = None
     """For a temporal signal: the time slider and what to draw at it (None: the defaults)."""
+    compute: ComputeShare | None = None
 
     @property
     def wants_still(self) -> bool:
@@ -219,7 +242,11 @@ class SnapshotRenderer:
             self.target_radial_power, self.target_hf_energy = None, float("nan")
         self.cost = 0.0
         """Seconds the last (live) render took (the worker paces its requests by it)."""
-        self.duty = 1 / 2 if self.sdf is not None or (self.time is not None and not self.time.is_video) else 1 / 6
+        self.busy = 0.0
+        """Seconds spent rendering since the renderer started (the compute budget meter reads it)."""
+        self.default_duty = 1 / 2 if self.sdf is not None or (self.time is not None and not self.time.is_video) else 1 / 6
+        """The lab's own render allowance: meshes get more, since a still 3D view is what the user watches."""
+        self.duty = self.default_duty
         """Share of the time the renderer may keep a core busy: the worker publishes at most every cost / duty s."""
         self._condition = threading.Condition()
         self._pending: RenderRequest | None = None
@@ -279,6 +306,7 @@ class SnapshotRenderer:
                         self.output.put(full)
                     if quick:
                         self.cost = time.perf_counter() - started
+            self.busy += time.perf_counter() - started
 
     def _render_safely(self, request: RenderRequest, still: bool, quick: bool = False) -> Snapshot | None:
         """The snapshot, an error snapshot if drawing failed, or None when a newer request superseded a second pass."""
@@ -306,9 +334,10 @@ class SnapshotRenderer:
             runs = tuple(self._render_sdf_run(request.generation, i, run, settings, still) for i, run in enumerate(request.runs))
         else:
             runs = tuple(self._render_run(request.generation, i, run) for i, run in enumerate(request.runs))
+        runs = tuple(replace(snapshot, seconds=state.seconds) for snapshot, state in zip(runs, request.runs))
         return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
                         self.signal, self.target, self.target_spectrum, runs, request.message, request.error,
-                        self.target_radial_power, self.target_hf_energy)
+                        self.target_radial_power, self.target_hf_energy, request.compute)
 
     def _render_run(self, generation: int, index: int, run: RunState) -> RunSnapshot:
         widths: tuple[WidthView, ...] = ()
@@ -338,15 +367,16 @@ class SnapshotRenderer:
         while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
             history.pop()
         if not run.waiting:
-            history.append((run.step, value))
+            history.append((run.step, value, run.seconds))
         first_layer = None
         if run.first_layer is not None and self.signal.kind == "image":
             first_layer = first_layer_view(*run.first_layer, run.coords, self.signal.shape, self.signal.extent[0])
         return RunSnapshot(run.label, run.params, run.step, readonly(reconstruction), readonly(error),
                            readonly(log_spectrum(spectrum_of)), value, run.loss,
-                           readonly(np.asarray(history, dtype=np.float64).reshape(-1, 2)), readonly(run.loss_history),
-                           run.stages, widths, run.partitions, partition_psnr, run.extension_step, run.waiting,
-                           run.config, high_frequency_energy(spectrum_of), first_layer)
+                           readonly(np.asarray([h[:2] for h in history], dtype=np.float64).reshape(-1, 2)),
+                           readonly(run.loss_history), run.stages, widths, run.partitions, partition_psnr,
+                           run.extension_step, run.waiting, run.config, high_frequency_energy(spectrum_of), first_layer,
+                           psnr_seconds=readonly(np.asarray([h[2] for h in history], dtype=np.float64)))
 
     def _render_sdf_run(self, generation: int, index: int, run: RunState, settings: SdfViewSettings, still: bool) -> RunSnapshot:
         """A 3D field: its mesh, slice and surface metrics (the slice stands in for the image arrays)."""

@@ -20,7 +20,7 @@ import numpy as np
 from .fields import FieldConfig
 from .first_layer import first_layer_of
 from .signals import Signal
-from .snapshots import LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer, carry_news
+from .snapshots import ComputeShare, LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer, carry_news
 from .training import Trainer, TrainingDiverged
 
 __all__ = ["TrainingWorker", "LatestSlot", "Snapshot", "RunSnapshot", "RunFactory"]
@@ -61,6 +61,11 @@ class TrainingWorker:
         self._announced_finish = False
         self._view_settings = None
         self._time_settings = None
+        self._pace = 0.0
+        self._render_duty: float | None = None
+        self._train_busy = 0.0
+        self._budget_mark = (time.perf_counter(), 0.0, 0.0)
+        self._last_share = ComputeShare(0.0, 0.0, 1 / 6)
 
     # -- the caller's side: every method below only enqueues -------------------------------------------
     def start(self) -> "TrainingWorker":
@@ -89,6 +94,14 @@ class TrainingWorker:
     def set_time(self, settings) -> None:
         """The time lab's slider and options (models.time_render.TimeViewSettings); the frame at t is drawn next."""
         self._commands.put(_Command("set_time", (settings,)))
+
+    def set_pace(self, milliseconds: float) -> None:
+        """Slow motion: take at most one step per ``milliseconds`` and show each (0: as fast as possible)."""
+        self._commands.put(_Command("set_pace", (max(0.0, float(milliseconds)),)))
+
+    def set_render_share(self, duty: float | None) -> None:
+        """The compute budget: the share of time (0.02-0.95) the views may take from training; None: the lab's default."""
+        self._commands.put(_Command("set_render_share", (duty,)))
 
     def extract_still(self) -> None:
         """Make a 3D field's fine mesh now, even while training."""
@@ -123,14 +136,19 @@ class TrainingWorker:
     def _loop(self) -> None:
         self._build(message="")
         pending_steps = 0
-        last_publish = window_start = time.perf_counter()
+        last_publish = window_start = last_step = time.perf_counter()
         window_steps = 0
         while True:
             idle = not self._trainers or not (self._running or pending_steps)
+            wait = 0.25 if idle else 0.0
+            if not idle and self._pace:  # slow motion: wait out the rest of this step's slot, still taking commands
+                wait = max(0.0, last_step + self._pace / 1000.0 - time.perf_counter())
             try:
-                command = self._commands.get(timeout=0.25) if idle else self._commands.get_nowait()
+                command = self._commands.get(timeout=wait) if wait > 0 else self._commands.get_nowait()
             except queue.Empty:
                 command = None
+                if not idle and wait > 0 and time.perf_counter() < last_step + self._pace / 1000.0:
+                    continue
             if command is not None:
                 if command.name == "stop":
                     return
@@ -140,6 +158,7 @@ class TrainingWorker:
             if idle:
                 continue
             error = ""
+            last_step = time.perf_counter()
             try:
                 for _, trainer in self._trainers:
                     trainer.step()
@@ -153,9 +172,10 @@ class TrainingWorker:
                 self._running, pending_steps = False, 0
                 error = _describe(exc)
             now = time.perf_counter()
+            self._train_busy += now - last_step
             # the renderer shares the GUI's spare core: keep it busy at most ~1/6 of the time
             interval = max(self._min_interval, self._renderer.cost / self._renderer.duty)
-            if now - last_publish >= interval or (not self._running and not pending_steps) or error:
+            if now - last_publish >= interval or (not self._running and not pending_steps) or error or self._pace:
                 self._rate = window_steps / (now - window_start) if now > window_start else 0.0
                 window_start, window_steps = now, 0
                 self._publish(message=self._finish_message(), error=error)
@@ -197,6 +217,13 @@ class TrainingWorker:
         elif command.name == "set_time":
             self._time_settings = command.args[0]
             self._publish()
+        elif command.name == "set_pace":
+            self._pace = command.args[0]
+            self._publish(message=f"slow motion: one step per {self._pace:g} ms" if self._pace else "full speed")
+        elif command.name == "set_render_share":
+            self._render_duty = command.args[0]
+            self._apply_render_duty()
+            self._publish()
         elif command.name == "extract_still":
             self._publish(still=True)
         elif command.name == "set_lr":
@@ -204,6 +231,25 @@ class TrainingWorker:
                 trainer.set_lr(command.args[0])
             self._publish(message=f"learning rate set to {command.args[0]:g}")
         return pending_steps
+
+    def _apply_render_duty(self) -> None:
+        if self._render_duty is not None:
+            self._renderer.duty = min(0.95, max(0.02, float(self._render_duty)))
+        else:
+            self._renderer.duty = self._renderer.default_duty
+
+    def _compute_share(self) -> ComputeShare:
+        """Shares of the wall time since the last publish spent training and rendering."""
+        now = time.perf_counter()
+        then, trained, rendered = self._budget_mark
+        elapsed = now - then
+        if elapsed < 0.05:  # too short a window to say anything: keep reporting the last one
+            return self._last_share
+        share = ComputeShare(min(1.0, (self._train_busy - trained) / elapsed),
+                             min(1.0, (self._renderer.busy - rendered) / elapsed), self._renderer.duty, self._pace)
+        self._budget_mark = (now, self._train_busy, self._renderer.busy)
+        self._last_share = share
+        return share
 
     def _build(self, message: str) -> None:
         self._generation += 1
@@ -238,7 +284,8 @@ class TrainingWorker:
         device = str(self._trainers[0][1].device) if self._trainers else "-"
         step = self._trainers[0][1].step_count if self._trainers else 0
         self._renderer.submit(RenderRequest(self._generation, step, self._running, self._rate, device, runs,
-                                            message, error, self._view_settings, still, self._time_settings))
+                                            message, error, self._view_settings, still, self._time_settings,
+                                            self._compute_share()))
 
     @staticmethod
     def _run_state(label: str, trainer: Trainer, evaluator, paused: bool = False) -> RunState:
@@ -267,7 +314,8 @@ class TrainingWorker:
                         trainer.partition_info(), trainer.extension_step, scored, trainer.waiting,
                         trainer.field_config if plain else None, first_layer_of(trainer.model) if plain else None,
                         trainer.settings.holdout_for(trainer.signal) if timed else 0.0,
-                        trainer.describe_parameters() if timed else None, trainer.unseen_frames if timed else ())
+                        trainer.describe_parameters() if timed else None, trainer.unseen_frames if timed else (),
+                        trainer.seconds)
 
 
 def _structure(trainer: Trainer) -> int:

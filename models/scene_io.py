@@ -1,0 +1,105 @@
+"""Scenes as JSON: every setting of a session, written and read back with its types checked.
+
+Sessions, lessons and bundles store a ``Scene`` this way. Reading is strict: an unknown key, a value of the
+wrong type or one the config itself rejects raises ``ValueError`` naming the setting (``scene.crop.params``),
+so a hand-edited or foreign file fails with a message instead of building something else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+
+from .scenes import Scene
+
+__all__ = ["scene_to_dict", "scene_from_dict"]
+
+
+def scene_to_dict(scene: Scene) -> dict:
+    """Plain JSON-ready data (tuples become lists, nested configs dicts)."""
+    return _to_plain(scene)
+
+
+def scene_from_dict(data: dict) -> Scene:
+    """The Scene ``data`` describes; missing keys take their defaults."""
+    return _from_plain(Scene, data, "scene")
+
+
+def _to_plain(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot store a non-finite setting ({value})")
+    return value
+
+
+def _from_plain(cls, data, where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    values = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _convert(hint, value, where: str):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(option, value, where)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if dataclasses.is_dataclass(hint):
+        return _from_plain(hint, value, where)
+    if origin is tuple or hint is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
+        if not args:  # an untyped tuple (per-stage ranges): nested lists become tuples
+            return tuple(_freeze(v, where) for v in value)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is None and len(args) != len(value):
+            raise ValueError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(item if item is not None else args[i], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{where}: expected a finite number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected text, got {value!r}")
+        return value
+    if hint is type(None):
+        if value is not None:
+            raise ValueError(f"{where}: expected null, got {value!r}")
+        return None
+    raise ValueError(f"{where}: cannot read a setting of type {hint}")
+
+
+def _freeze(value, where: str):
+    if isinstance(value, list):
+        return tuple(_freeze(v, where) for v in value)
+    if value is None or isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{where}: unexpected value {value!r}")
