@@ -29,3 +29,7 @@ def menu_named(window: QtWidgets.QMainWindow, title: str) -> QtWidgets.QMenu:
 
 def install_features(window) -> None:
     """Plug every feature module into ``window`` (one line each)."""
+    from . import compare_board
+    compare_board.install(window)
+    from . import session_menu
+    session_menu.install(window)

@@ -169,7 +169,8 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         help_menu.addAction("About FieldLab", self._about)
 
     # -- session lifecycle -----------------------------------------------------------------------------
-    def start_session(self, signal: Signal, scene: Scene, running: bool = True) -> None:
+    def start_session(self, signal: Signal, scene: Scene, running: bool = True, restore=None) -> None:
+        """Start training ``scene`` on ``signal`` (``restore``: a saved models.trainer_state.RunsState to continue)."""
         if self._closed:
             return
         if scene.preset == "crop" and signal.kind == "sdf" and scene.crop.extend:
@@ -212,7 +213,7 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
             self.views.setCurrentWidget(self.comparison_view)
         else:
             self.views.setCurrentWidget(self.image_view)
-        self.session.start(signal, scene, running)
+        self.session.start(signal, scene, running, restore)
         self.controls.size.setEnabled(signal.kind not in ("sdf", "sdf-time"))  # the working size is an image's
         self.controls.target.setEnabled(signal.kind in ("sdf", "sdf-time"))
         if signal.sdf is not None:

@@ -11,6 +11,7 @@ from PySide6 import QtCore
 
 from models.scenes import Scene
 from models.signals import Signal, load_signal
+from models.trainer_state import RunsState, restore_runs
 from models.worker import Snapshot, TrainingWorker
 
 
@@ -35,13 +36,22 @@ class LiveSession(QtCore.QObject):
         self._timer.timeout.connect(self._poll)
         self._timer.start()
 
-    def start(self, signal: Signal, scene: Scene, running: bool = True) -> None:
-        """Replace the current session (if any) by a fresh one."""
+    def start(self, signal: Signal, scene: Scene, running: bool = True, restore: RunsState | list | None = None) -> None:
+        """Replace the current session (if any) by a fresh one. ``restore``: a saved state to continue from, or
+        trainers already restored (an opened session); used by the first build only: a reset starts over."""
         self.stop()
         self.signal, self.scene = signal, scene
-        # The factory reads self.scene when it runs, so a reset after a live change (the learning rate)
-        # rebuilds with what the panel shows.
-        self.worker = TrainingWorker(signal, lambda: self.scene.build(signal), start_running=running).start()
+        pending = [restore] if restore is not None else []
+
+        def build():
+            # reads self.scene when it runs, so a reset after a live change (the learning rate) rebuilds with
+            # what the panel shows
+            if pending and isinstance(pending[0], list):
+                return pending.pop()
+            trainers = self.scene.build(signal)
+            return restore_runs(trainers, pending.pop()) if pending else trainers
+
+        self.worker = TrainingWorker(signal, build, start_running=running).start()
 
     def stop(self) -> None:
         worker, self.worker = self.worker, None

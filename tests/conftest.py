@@ -12,6 +12,12 @@ def _fieldlab_threads():
 
 
 @pytest.fixture(autouse=True)
+def private_settings(tmp_path_factory, monkeypatch):
+    """Each test gets its own settings and recovery folder (never the user's, never another test's)."""
+    monkeypatch.setenv("FIELDLAB_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+
+
+@pytest.fixture(autouse=True)
 def no_leaked_training_threads():
     """Every test must stop the worker threads it started (a leaked one can abort the interpreter at exit)."""
     yield
