@@ -388,7 +388,7 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
             label, trainer = trainers[min(run, len(trainers) - 1)]
             return export_trainer_mesh(trainer, path, settings.still_resolution, settings.level)
 
-        worker.call(export)
+        worker.call(export, edits=False)
         self.statusBar().showMessage(f"exporting the {settings.still_resolution}³ mesh to {path}…", 5000)
 
     def export_turntable(self, path: str | None = None, frames: int = 48) -> str:
@@ -430,7 +430,7 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
             return
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Save field into folder", os.getcwd())
         if folder:
-            worker.call(lambda trainers: save_runs(folder, trainers))
+            worker.call(lambda trainers: save_runs(folder, trainers), edits=False)
 
     def _source_picked(self, name: str) -> None:
         """A sample was picked, or (empty name) the working size changed: reload the current source."""
@@ -487,8 +487,9 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
 
     # -- rendering ---------------------------------------------------------------------------------------
     def render_snapshot(self, snapshot: Snapshot) -> None:
-        self.views.currentWidget().render(snapshot)
-        self.metrics.render(snapshot)
+        if not getattr(self, "view_hold", False):  # the timeline shows a past snapshot: the views keep it
+            self.views.currentWidget().render(snapshot)
+            self.metrics.render(snapshot)
         labels = self.status_labels
         labels["device"].setText(f"device: {snapshot.device}")
         labels["rate"].setText(f"{snapshot.steps_per_second:.1f} steps/s" if snapshot.running else "paused")

@@ -149,7 +149,7 @@ class SessionActions(QtCore.QObject):
             future.set_result((True, message))
             return "" if path == autosave_path() else message
 
-        worker.call(save)
+        worker.call(save, edits=False)
         if wait:
             try:
                 self._saved(path, *future.result(timeout=wait))

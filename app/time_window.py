@@ -49,5 +49,5 @@ def export_sequence(window, run: int = 0, path: str | None = None, frames: int |
         images = render_sequence(trainer.model, space, trainer.signal.shape[1:], frames or trainer.signal.time.frames)
         return f"{label}: " + write_animation(path, images, trainer.signal.time.fps)
 
-    worker.call(export)
+    worker.call(export, edits=False)
     window.statusBar().showMessage(f"rendering the sequence to {path}…", 5000)

@@ -102,6 +102,8 @@ class Snapshot:
     """metrics.high_frequency_energy of the target, to read the runs' values against."""
     compute: "ComputeShare | None" = None
     """Where the session's time went lately: training steps vs drawing views (the compute budget meter)."""
+    timeline: tuple = ()
+    """Steps of the training states the worker keeps (its timeline): where a branch can start exactly."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class RenderRequest:
     time_settings: TimeViewSettings | None = None
     """For a temporal signal: the time slider and what to draw at it (None: the defaults)."""
     compute: ComputeShare | None = None
+    timeline: tuple = ()
 
     @property
     def wants_still(self) -> bool:
@@ -337,7 +340,7 @@ class SnapshotRenderer:
         runs = tuple(replace(snapshot, seconds=state.seconds) for snapshot, state in zip(runs, request.runs))
         return Snapshot(request.generation, request.step, request.running, request.steps_per_second, request.device,
                         self.signal, self.target, self.target_spectrum, runs, request.message, request.error,
-                        self.target_radial_power, self.target_hf_energy, request.compute)
+                        self.target_radial_power, self.target_hf_energy, request.compute, request.timeline)
 
     def _render_run(self, generation: int, index: int, run: RunState) -> RunSnapshot:
         widths: tuple[WidthView, ...] = ()

@@ -169,7 +169,7 @@ def _restore_one(trainer: Trainer, prefix: str, run: dict, state: RunsState, gro
             groups_done.add(index)
     else:
         model_state = {k[len(prefix + "model."):]: v for k, v in tensors.items() if k.startswith(prefix + "model.")}
-        trainer.model.load_state_dict({k: v.to(trainer.device) for k, v in model_state.items()}, strict=True)
+        trainer.model.load_state_dict({k: v.to(trainer.device) for k, v in model_state.items()}, strict=True)  # copies
         if isinstance(trainer, GrowthTrainer):
             trainer.optimizer = trainer._build_optimizer()  # over the stage in training, the others frozen
             if trainer.finished:
@@ -179,7 +179,7 @@ def _restore_one(trainer: Trainer, prefix: str, run: dict, state: RunsState, gro
     rows = tensors.get(prefix + "train_rows")
     if run["has_train_rows"] != (rows is not None):
         raise StateError("the saved training rows are missing")
-    trainer.train_rows = None if rows is None else rows.to(trainer.device)
+    trainer.train_rows = None if rows is None else rows.to(trainer.device).clone()
     for key in ("step_count", "seconds", "finished", "step_limit", "extension_step", "waiting", "batch_size",
                 "loss_steps", "psnr_steps"):
         setattr(trainer, key, run[key])
@@ -216,7 +216,7 @@ def _restore_growth_structure(trainer: GrowthTrainer, meta: dict) -> None:
 def _restore_partitions(trainer: LocalGlobalTrainer, prefix: str, meta: dict, tensors: dict) -> None:
     present = [int(p) for p in meta["present"]]
     locals_ = {name: tensors[f"{prefix}model.{name}"] for name in trainer.model.local_parameter_names()}
-    trainer._rebuild(present, {k: v.to(trainer.device) for k, v in locals_.items()}, None)
+    trainer._rebuild(present, {k: v.to(trainer.device).clone() for k, v in locals_.items()}, None)
     trainer.added = tuple(int(p) for p in meta["added"])
     trainer._undo = [(str(a), [int(p) for p in parts]) for a, parts in meta["undo"]]
     trainer._redo = [(str(a), [int(p) for p in parts]) for a, parts in meta["redo"]]
@@ -225,9 +225,9 @@ def _restore_partitions(trainer: LocalGlobalTrainer, prefix: str, meta: dict, te
         slot = {}
         for name in names:
             base = f"{prefix}stash.{partition}.{name}."
-            moments = (tensors[base + "m"].to(trainer.device), tensors[base + "v"].to(trainer.device)) \
+            moments = (tensors[base + "m"].to(trainer.device).clone(), tensors[base + "v"].to(trainer.device).clone()) \
                 if base + "m" in tensors else None
-            slot[name] = (tensors[base + "w"].to(trainer.device), moments)
+            slot[name] = (tensors[base + "w"].to(trainer.device).clone(), moments)
         stash[int(partition)] = slot
     trainer._stash = stash
 
@@ -260,7 +260,7 @@ def _load_optimizer(optimizer, prefix: str, meta: dict, tensors: dict, device) -
     for name, value in tensors.items():
         if name.startswith(prefix):
             index, key = name[len(prefix):].split(".", 1)
-            state.setdefault(int(index), {})[key] = value if key == "step" else value.to(device)
+            state.setdefault(int(index), {})[key] = value.clone() if key == "step" else value.to(device).clone()
     for index, entries in meta.get("plain_state", {}).items():
         state.setdefault(int(index), {}).update(entries)
     optimizer.load_state_dict({"state": state, "param_groups": groups})

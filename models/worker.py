@@ -21,6 +21,8 @@ from .fields import FieldConfig
 from .first_layer import first_layer_of
 from .signals import Signal
 from .snapshots import ComputeShare, LatestSlot, RenderRequest, RunSnapshot, RunState, Snapshot, SnapshotRenderer, carry_news
+from .timeline import Timeline
+from .trainer_state import capture_runs, restore_runs
 from .training import Trainer, TrainingDiverged
 
 __all__ = ["TrainingWorker", "LatestSlot", "Snapshot", "RunSnapshot", "RunFactory"]
@@ -66,6 +68,9 @@ class TrainingWorker:
         self._train_busy = 0.0
         self._budget_mark = (time.perf_counter(), 0.0, 0.0)
         self._last_share = ComputeShare(0.0, 0.0, 1 / 6)
+        self.timeline = Timeline()
+        self._late_news: list[str] = []
+        """Past states to branch from (touched by the worker thread only; read ``snapshot.timeline`` elsewhere)."""
 
     # -- the caller's side: every method below only enqueues -------------------------------------------
     def start(self) -> "TrainingWorker":
@@ -103,16 +108,23 @@ class TrainingWorker:
         """The compute budget: the share of time (0.02-0.95) the views may take from training; None: the lab's default."""
         self._commands.put(_Command("set_render_share", (duty,)))
 
+    def branch(self, step: int, lr: float | None = None, stage_steps: int | None = None) -> None:
+        """Go back to training step ``step`` (restore the nearest kept state, replay to it exactly when no edit lies
+        between) and continue from there with a new learning rate / growth steps per stage; the old future is
+        dropped. The outcome is reported in the next snapshot's message."""
+        self._commands.put(_Command("branch", (int(step), lr, stage_steps)))
+
     def extract_still(self) -> None:
         """Make a 3D field's fine mesh now, even while training."""
         self._commands.put(_Command("extract_still"))
 
-    def call(self, function: Callable[[list[tuple[str, Trainer]]], str | None]) -> None:
+    def call(self, function: Callable[[list[tuple[str, Trainer]]], str | None], edits: bool = True) -> None:
         """Run ``function(trainers)`` on the worker thread between steps (saving, lab-specific edits, ...).
 
-        Its return value (a short text) or its exception is reported in the next snapshot.
+        Its return value (a short text) or its exception is reported in the next snapshot. ``edits``: whether it
+        may change the runs (then the timeline keeps the state after it; False for saving and exporting).
         """
-        self._commands.put(_Command("call", (function,)))
+        self._commands.put(_Command("call", (function, edits)))
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Ask the thread to finish its current step and exit; True if it did within ``timeout``."""
@@ -179,6 +191,7 @@ class TrainingWorker:
                 self._rate = window_steps / (now - window_start) if now > window_start else 0.0
                 window_start, window_steps = now, 0
                 self._publish(message=self._finish_message(), error=error)
+                self._record_timeline()
                 last_publish = now
 
     def _finish_message(self) -> str:
@@ -208,9 +221,17 @@ class TrainingWorker:
         elif command.name == "call":
             try:
                 result = command.args[0](list(self._trainers))
+                if command.args[1]:
+                    self._record_timeline(edit=True)
                 self._publish(message=str(result or ""))
             except Exception as exc:
                 self._publish(error=_describe(exc))
+        elif command.name == "branch":
+            self._running, pending_steps = False, 0
+            try:
+                self._publish(message=self._branch(*command.args))
+            except Exception as exc:
+                self._publish(error=f"could not branch: {_describe(exc)}")
         elif command.name == "set_view":
             self._view_settings = command.args[0]
             self._publish()
@@ -229,8 +250,49 @@ class TrainingWorker:
         elif command.name == "set_lr":
             for _, trainer in self._trainers:
                 trainer.set_lr(command.args[0])
+            self._record_timeline(edit=True)
             self._publish(message=f"learning rate set to {command.args[0]:g}")
         return pending_steps
+
+    def _record_timeline(self, edit: bool = False) -> None:
+        """Keep the runs' state for the timeline: every timeline.every steps, and after every edit."""
+        if not self._trainers:
+            return
+        step = self._trainers[0][1].step_count
+        if edit or self.timeline.due(step):
+            try:
+                self.timeline.record(capture_runs(self._trainers), edit=edit)
+            except TrainingDiverged as exc:  # restored already: the next snapshot says so
+                self._late_news.append(str(exc))
+
+    def _branch(self, step: int, lr: float | None, stage_steps: int | None) -> str:
+        plan = self.timeline.plan(step)
+        if plan is None:
+            return f"nothing kept at or before step {step} to branch from"
+        restore_runs(self._trainers, plan.entry.state)
+        for _ in range(plan.replay):
+            for _, trainer in self._trainers:
+                trainer.step()
+        for _, trainer in self._trainers:
+            trainer.flush()
+            if lr is not None:
+                trainer.set_lr(lr)
+            if stage_steps is not None and hasattr(trainer, "set_stage_steps"):
+                trainer.set_stage_steps(stage_steps)
+        reached = self._trainers[0][1].step_count
+        self.timeline.forget_after(reached)
+        self._record_timeline(edit=True)
+        self._generation += 1  # views start their curves over from the restored histories
+        self._evaluators = [copy.deepcopy(trainer.model).eval() for _, trainer in self._trainers]
+        self._structures = [_structure(trainer) for _, trainer in self._trainers]
+        self._announced_finish = all(trainer.finished for _, trainer in self._trainers)
+        changes = []
+        if lr is not None:
+            changes.append(f"learning rate {lr:g}")
+        if stage_steps is not None:
+            changes.append(f"{stage_steps} steps per stage")
+        note = f" ({plan.note})" if plan.note else ""
+        return f"branched at step {reached}" + (f" with {', '.join(changes)}" if changes else "") + note
 
     def _apply_render_duty(self) -> None:
         if self._render_duty is not None:
@@ -259,7 +321,9 @@ class TrainingWorker:
             self._evaluators = [copy.deepcopy(trainer.model).eval() for _, trainer in self._trainers]
             self._structures = [_structure(trainer) for _, trainer in self._trainers]
             self._announced_finish = False
+            self.timeline.clear()
             self._publish(message=message)
+            self._record_timeline()
         except Exception as exc:
             self._trainers, self._evaluators, self._structures = [], [], []
             self._running = False
@@ -274,7 +338,8 @@ class TrainingWorker:
             except TrainingDiverged as exc:
                 self._running = False
                 diverged.append(f"{label}: {exc}" if len(self._trainers) > 1 else str(exc))
-        message = "; ".join(m for m in (message, *diverged) if m)
+        late, self._late_news = self._late_news, []
+        message = "; ".join(m for m in (message, *late, *diverged) if m)
         for i, (_, trainer) in enumerate(self._trainers):
             if _structure(trainer) != self._structures[i]:  # the field grew: the renderer needs its new shape
                 self._evaluators[i] = copy.deepcopy(trainer.model).eval()
@@ -285,7 +350,7 @@ class TrainingWorker:
         step = self._trainers[0][1].step_count if self._trainers else 0
         self._renderer.submit(RenderRequest(self._generation, step, self._running, self._rate, device, runs,
                                             message, error, self._view_settings, still, self._time_settings,
-                                            self._compute_share()))
+                                            self._compute_share(), self.timeline.steps))
 
     @staticmethod
     def _run_state(label: str, trainer: Trainer, evaluator, paused: bool = False) -> RunState:
