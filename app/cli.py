@@ -17,6 +17,7 @@ from models.scenes import DEFAULT_FIELD, DEFAULT_SIGNAL, DEFAULT_SIZE, DEFAULT_T
 from .crop_cli import add_crop_command, crop_main, fit_partitioned, partition_arguments
 from .sweep_cli import add_sweep_command, sweep_main
 from .time_cli import add_time_arguments
+from .session_cli import SESSION_COMMANDS, add_session_commands, session_main
 
 EPILOG = """\
 signals: a scikit-image sample name (camera, astronaut, coffee, chelsea, rocket, hubble_deep_field, moon, ...),
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ResField field: render the base MLP alone (time-dependent residual weights off)")
     add_crop_command(commands, EPILOG)
     add_sweep_command(commands, EPILOG)
+    add_session_commands(commands)
     return parser
 
 
@@ -197,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return crop_main(args)
         if args.command == "sweep":
             return sweep_main(args)
+        if args.command in SESSION_COMMANDS:
+            return session_main(args)
         from .gui import run_gui
 
         return run_gui(args)

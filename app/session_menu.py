@@ -103,7 +103,11 @@ class SessionActions(QtCore.QObject):
         recover = QtGui.QAction("Open the last autosave", self.window)
         recover.triggered.connect(lambda: self.open_session(autosave_path()) if os.path.isfile(autosave_path())
                                   else self.window.statusBar().showMessage("no autosave yet", 5000))
-        actions = [open_action, self.recent_menu.menuAction(), save_action, save_as, recover]
+        bundle = QtGui.QAction("Export reproducible bundle…", self.window)
+        bundle.setToolTip("A folder with settings, seeds, weights, metrics (CSV/JSON), PNGs of the views, meshes, a "
+                          "training timelapse, and how to rebuild it headless ('fieldlab rebuild')")
+        bundle.triggered.connect(lambda: self.export_bundle())
+        actions = [open_action, self.recent_menu.menuAction(), save_action, save_as, recover, bundle]
         for action in actions:
             menu.insertAction(before, action) if before is not None else menu.addAction(action)
         separator = QtGui.QAction(self.window)
@@ -158,6 +162,51 @@ class SessionActions(QtCore.QObject):
             return future
         self._pending.append((future, lambda result: self._saved(path, *result)))
         return future
+
+    def export_bundle(self, folder: str | None = None) -> concurrent.futures.Future | None:
+        """Write a reproducible bundle (app/bundle.py) into ``folder`` (asks for a parent folder when None)."""
+        window = self.window
+        worker, scene, signal = window.session.worker, window.session.scene, window.session.signal
+        if worker is None or scene is None or signal is None or not worker.alive:
+            return None
+        if folder is None:
+            parent = QtWidgets.QFileDialog.getExistingDirectory(window, "Export a reproducible bundle into…",
+                                                                _last_folder())
+            if not parent:
+                return None
+            folder = os.path.join(parent, time.strftime("fieldlab-bundle-%Y%m%d-%H%M%S"))
+        from .bundle import write_bundle
+
+        buffer = QtCore.QBuffer()
+        buffer.open(QtCore.QIODevice.WriteOnly)
+        window.grab().save(buffer, "PNG")
+        window_png = bytes(buffer.data())
+        timelapse = getattr(window, "timelapse", None)
+        frames = timelapse.frames() if timelapse is not None else None
+        snapshot, ref, view = window.session.last_snapshot, self.signal_ref(), self.view_settings()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def export(trainers) -> str:
+            try:
+                message = write_bundle(folder, trainers, scene, ref, signal, snapshot=snapshot,
+                                       edits=worker.timeline.edit_count, timelapse_frames=frames,
+                                       window_png=window_png, view=view)
+            except Exception as exc:  # reported; the session goes on
+                message = f"could not write the bundle: {type(exc).__name__}: {exc}"
+                future.set_result((False, message))
+                return message
+            future.set_result((True, message))
+            return message
+
+        worker.call(export, edits=False)
+        self._pending.append((future, lambda result: self._bundled(*result)))
+        window.statusBar().showMessage(f"writing a bundle to {folder}…", 5000)
+        return future
+
+    def _bundled(self, ok: bool, message: str) -> None:
+        self.last_message = message
+        if not ok:
+            self.window.show_error("Could not write the bundle", message)
 
     def _saved(self, path: str, ok: bool, message: str) -> None:
         self.last_message = message

@@ -82,6 +82,11 @@ class Timeline:
                                         f"branching from step {entry.step}")
         return BranchPlan(entry, step - entry.step)
 
+    @property
+    def edit_count(self) -> int:
+        """Edits in the current history (a branch forgets those of the future it drops)."""
+        return len(self._edits)
+
     def nbytes(self) -> int:
         return sum(state_bytes(e.state) for e in self.entries)
 

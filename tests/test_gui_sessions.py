@@ -111,3 +111,24 @@ def test_a_clean_close_offers_nothing_and_the_layout_is_remembered(qtbot):
     assert again.size() == geometry
     assert again.centralWidget().sizes()[0] == wanted[0]
     again.close()
+
+
+def test_export_a_reproducible_bundle_from_the_window(qtbot, tmp_path):
+    import json
+
+    win = open_window(qtbot, SCENE, size=24)
+    _paused_at(qtbot, win, 12)
+    folder = tmp_path / "bundle"
+    future = win.session_actions.export_bundle(str(folder))
+    qtbot.waitUntil(future.done, timeout=30000)
+    ok, message = future.result()
+    assert ok, message
+    document = json.loads((folder / "bundle.json").read_text())
+    assert document["steps"] >= 12 and len(document["runs"]) == 3
+    for name in ("session.fieldlab", "metrics.csv", "README.md", "views/window.png", "views/run0_reconstruction.png",
+                 "timelapse.gif"):
+        assert (folder / name).is_file(), name
+    from models.sessions import open_session
+
+    assert open_session(str(folder / "session.fieldlab")).state.step == document["steps"]
+    win.close()
