@@ -199,7 +199,6 @@ def rebuild(folder: str, out: str, threads: int | None = None, progress=None) ->
     document = read_bundle(folder)
     try:
         scene = scene_from_dict(document["scene"])
-        ref = SignalRef(document["signal"]["source"], document["signal"]["size"], document["signal"]["target"])
         steps = int(document["steps"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{folder}: invalid bundle description ({exc})") from None

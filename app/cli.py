@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "finer, finer-gauss or finer-wavelet); time: the ResFields lab (videos and moving shapes; "
                           "opened by any such --signal)")
     gui.add_argument("--paused", action="store_true", help="open without starting training")
+    gui.add_argument("--session", default=None, metavar="FILE.fieldlab",
+                     help="open a saved session (File → Save session) instead of --signal and the model options")
     gui.add_argument("--time", type=float, default=None, metavar="T",
                      help="videos and moving shapes: where the time slider starts, in [-1, 1] (default -1)")
     gui.add_argument("--screenshot", metavar="FILE.png", help="train, save a screenshot of the window, then quit")

@@ -9,19 +9,18 @@ from .cli import UserFacingError, configs_from_args, load_signal_or_fail
 
 
 def run_gui(args) -> int:
-    from PySide6 import QtCore, QtWidgets
 
     from dataclasses import replace
 
     from models.scenes import DEFAULT_FIELD, DEFAULT_SIZE, DEFAULT_TRAIN, Scene
-    from models.training import configure_cpu_threads
 
     from .cli import growth_scene_from_args
     from .crop_cli import crop_settings_from_args
-    from .main_window import MainWindow
 
     from models.video import is_video_source
 
+    if getattr(args, "session", None):
+        return _run_with_window(args, *_session_window_arguments(args))
     video_size = args.size  # None: a video's own working size (an image's would be far too big to train live)
     if args.size is None:
         from models.scenes import DEFAULT_SWEEP_SIZE
@@ -62,11 +61,37 @@ def run_gui(args) -> int:
             scene = Scene(field=field, train=train, preset=args.preset, lr_override=args.lr is not None)
     except ValueError as exc:
         raise UserFacingError(str(exc)) from None
+    return _run_with_window(args, signal, scene, args.size, not args.paused, args.signal, None)
+
+
+def _session_window_arguments(args):
+    """A saved session instead of a signal and a scene: ``fieldlab gui --session FILE``."""
+    from models.session_file import SessionError
+    from models.sessions import open_session, restored_runs
+
+    try:
+        opened = open_session(args.session)
+        trainers = restored_runs(opened)
+    except SessionError as exc:
+        raise UserFacingError(str(exc)) from None
+    source = opened.signal_ref.source if os.path.exists(opened.signal_ref.source) or os.sep not in opened.signal_ref.source \
+        else opened.loaded_from
+    size = opened.signal_ref.size or args.size or 64
+    return opened.signal, opened.scene, size, not args.paused and bool(opened.view.get("running")), source, trainers
+
+
+def _run_with_window(args, signal, scene, size, running, source, restore) -> int:
+    from PySide6 import QtCore, QtWidgets
+
+    from models.training import configure_cpu_threads
+
+    from .main_window import MainWindow
+
     configure_cpu_threads(leave_one_for_gui=True)
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("FieldLab")
-    window = MainWindow(signal, scene, args.size, running=not args.paused, source=args.signal)
+    window = MainWindow(signal, scene, size, running=running, source=source, restore=restore)
     if args.time is not None:
         window.time_view.bar.set_time(args.time)
     window.show()

@@ -31,7 +31,8 @@ FILE_FILTER = ("Images, meshes and videos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp
 
 
 class MainWindow(PresetActions, QtWidgets.QMainWindow):
-    def __init__(self, signal: Signal, scene: Scene, size: int, running: bool = True, source: str = ""):
+    def __init__(self, signal: Signal, scene: Scene, size: int, running: bool = True, source: str = "",
+                 restore=None):
         super().__init__()
         self.source = source or signal.name
         """What the current signal was loaded from (sample name or file path): reloaded when the size changes."""
@@ -50,7 +51,7 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         self.sdf_view = SdfLabView()
         self.time_view = TimeLabView()
         self.metrics = MetricsPlots()
-        self.views = QtWidgets.QStackedWidget()
+        self.views = CurrentPageStack()
         for view in (self.image_view, self.comparison_view, self.curve_view, self.growth_view, self.curve_growth_view,
                      self.crop_view, self.sweep_view, self.sdf_view, self.time_view):
             self.views.addWidget(view)
@@ -116,7 +117,7 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         self.controls.apply(scene, size)
         self.controls.set_source(self.source, label=signal.name)
         self.controls.set_running(running)
-        self.start_session(signal, scene, running)
+        self.start_session(signal, scene, running, restore)
 
     # -- layout ----------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -533,6 +534,22 @@ class MainWindow(PresetActions, QtWidgets.QMainWindow):
         for box in list(self._dialogs):
             box.close()
         super().closeEvent(event)
+
+
+class CurrentPageStack(QtWidgets.QStackedWidget):
+    """A stack whose size hints are its current page's: the tallest lab must not squeeze the others' plots."""
+
+    def __init__(self):
+        super().__init__()
+        self.currentChanged.connect(lambda _: self.updateGeometry())
+
+    def sizeHint(self) -> QtCore.QSize:
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
 
 
 def _extend_all(trainers) -> str:

@@ -12,6 +12,7 @@ close properly, and the next start offers that autosave back.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import time
 
@@ -142,9 +143,15 @@ class SessionActions(QtCore.QObject):
         ref, view = self.signal_ref(), self.view_settings()
         future: concurrent.futures.Future = concurrent.futures.Future()
 
+        curves = _psnr_curves(window.session.last_snapshot)
+
         def save(trainers) -> str:
             try:
-                size = save_runs_session(path, scene, ref, signal, capture_runs(trainers), view)
+                state = capture_runs(trainers)
+                for run, curve in zip(state.runs, curves):  # the views' PSNR curve, unless the run keeps its own
+                    if curve is not None and not run["psnr_steps"]:
+                        run["psnr_steps"], run["psnr_values"] = curve
+                size = save_runs_session(path, scene, ref, signal, state, view)
             except Exception as exc:  # reported to the user; the session goes on
                 message = f"could not save the session: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                 future.set_result((False, message))
@@ -328,6 +335,21 @@ class SessionActions(QtCore.QObject):
                 _save_layout(self.window)
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 _remove(self._lock)
+
+
+def _psnr_curves(snapshot) -> list:
+    """Per run, the (steps, values) of the PSNR curve the views drew (None where the lab keeps another record)."""
+    if snapshot is None:
+        return []
+    curves = []
+    for run in snapshot.runs:
+        history = run.psnr_history
+        if run.psnr_seconds is None or len(history) == 0:
+            curves.append(None)
+            continue
+        finite = [(int(s), float(v)) for s, v in history if math.isfinite(v)]
+        curves.append(([s for s, _ in finite], [v for _, v in finite]))
+    return curves
 
 
 def _exists_or_sample(source: str) -> bool:

@@ -175,6 +175,8 @@ class RunState:
     """A temporal signal: the frames the run never trains on."""
     seconds: float = 0.0
     """Wall-clock seconds spent in the run's training steps."""
+    psnr_seed: tuple | None = None
+    """(steps, values) of PSNR measured before this renderer saw the run (a reopened session's curve)."""
 
 
 @dataclass
@@ -367,6 +369,8 @@ class SnapshotRenderer:
                                                       run.partitions.num_partitions))
             spectrum_of = np.nan_to_num(reconstruction, nan=0.0)
         history = self._psnr.setdefault((generation, index), [])
+        if not history and run.psnr_seed is not None:
+            history.extend((step, value, math.nan) for step, value in zip(*run.psnr_seed) if step < run.step)
         while history and history[-1][0] >= run.step:  # a restore after divergence goes back in time
             history.pop()
         if not run.waiting:

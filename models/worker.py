@@ -380,7 +380,8 @@ class TrainingWorker:
                         trainer.field_config if plain else None, first_layer_of(trainer.model) if plain else None,
                         trainer.settings.holdout_for(trainer.signal) if timed else 0.0,
                         trainer.describe_parameters() if timed else None, trainer.unseen_frames if timed else (),
-                        trainer.seconds)
+                        trainer.seconds, (tuple(trainer.psnr_steps), tuple(trainer.psnr_values)) if trainer.psnr_steps
+                        else None)
 
 
 def _structure(trainer: Trainer) -> int:

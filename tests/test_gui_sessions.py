@@ -49,6 +49,7 @@ def test_a_reopened_session_continues_exactly(qtbot, tmp_path):
         assert a.label == b.label and a.params == b.params
         np.testing.assert_array_equal(a.reconstruction, b.reconstruction)
         np.testing.assert_array_equal(a.loss_history, b.loss_history)
+        np.testing.assert_array_equal(a.psnr_history, b.psnr_history)  # the curve comes back too
     # both go on identically: one more step each
     first.step_once()
     second.step_once()
@@ -100,9 +101,9 @@ def test_a_clean_close_offers_nothing_and_the_layout_is_remembered(qtbot):
     win = open_window(qtbot, SCENE, size=24)
     splitter = win.centralWidget()
     assert isinstance(splitter, QtWidgets.QSplitter)
-    win.resize(1100, 760)
+    win.resize(1240, 760)
     qtbot.wait(50)
-    splitter.setSizes([420, 680])
+    splitter.setSizes([420, 820])
     wanted, geometry = splitter.sizes(), win.size()
     win.close()
     again = open_window(qtbot, SCENE, size=24)
