@@ -123,12 +123,15 @@ class TimelineBar(QtWidgets.QToolBar):
         shown = self.viewing or self.window.session.last_snapshot
         return None if shown is None else shown.step
 
-    def branch(self, step: int, lr: float | None = None, stage_steps: int | None = None) -> None:
-        """Tell the worker to go back to ``step`` and continue with the given settings; the panel follows."""
+    def branch(self, step: int, lr: float | None = None, stage_steps: int | None = None, pin: bool = False) -> None:
+        """Tell the worker to go back to ``step`` and continue with the given settings; the panel follows.
+        ``pin``: first pin the runs as they are now to the comparison board, to compare the branch with them."""
         window = self.window
         worker, scene = window.session.worker, window.session.scene
         if worker is None or scene is None:
             return
+        if pin and hasattr(window, "compare"):
+            window.compare.pin_current()
         if lr is not None:
             window.session.scene = replace(scene, train=replace(scene.train, lr=lr))
             blocker = QtCore.QSignalBlocker(window.controls.lr)
@@ -147,14 +150,16 @@ class TimelineBar(QtWidgets.QToolBar):
         dialog.setWindowTitle(f"Branch from step {step}")
         form = QtWidgets.QFormLayout(dialog)
         form.addRow(QtWidgets.QLabel(f"Training goes back to step {step} and continues from there with these "
-                                     "settings.\nWhat was trained after it is dropped (pin it to the comparison "
-                                     "board first to keep its curves)."))
+                                     "settings.\nWhat was trained after it is dropped."))
         lr = QtWidgets.QLineEdit(f"{scene.train.lr:g}")
         form.addRow("Learning rate", lr)
         stage_steps = None
         if scene.preset == "growth":
             stage_steps = QtWidgets.QSpinBox(minimum=1, maximum=1_000_000, value=scene.growth.stage_steps)
             form.addRow("Steps per stage (from now on)", stage_steps)
+        pin = QtWidgets.QCheckBox("Pin the runs as they are now to the comparison board", checked=True)
+        pin.setVisible(hasattr(self.window, "compare"))
+        form.addRow(pin)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Ok | QtWidgets.QDialogButtonBox.Cancel)
         buttons.accepted.connect(dialog.accept)
         buttons.rejected.connect(dialog.reject)
@@ -168,7 +173,8 @@ class TimelineBar(QtWidgets.QToolBar):
         except ValueError:
             self.window.show_error("Invalid learning rate", f"{lr.text()!r} is not a positive number")
             return
-        self.branch(step, rate, stage_steps.value() if stage_steps is not None else None)
+        self.branch(step, rate, stage_steps.value() if stage_steps is not None else None,
+                    pin=pin.isChecked() and hasattr(self.window, "compare"))
 
 
 def install(window) -> None:

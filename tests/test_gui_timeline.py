@@ -35,7 +35,8 @@ def test_scrub_back_then_branch(qtbot):
     view.render = original_render
 
     bar.slider.setValue(1)
-    bar.branch(past.step, lr=3e-3)
+    bar.branch(past.step, lr=3e-3, pin=True)
+    assert len(win.compare.board.pins) == 1  # the run as it was, to compare the branch with
     snapshot = wait_for(qtbot, win, lambda s: f"branched at step {past.step}" in s.message)
     assert snapshot.step == past.step and "0.003" in snapshot.message
     assert win.session.scene.train.lr == pytest.approx(3e-3) and win.controls.lr.currentText() == "0.003"
