@@ -20,6 +20,7 @@ from .local_global import measure_crop
 from .report import TARGETS, check_targets, machine_info, memory_now, render, write_json
 from .sdf import check_sdf_targets, insert_before_targets, measure_sdf, render_sdf
 from .throughput import cases, measure_case
+from .sessions import measure_sessions, render_sessions
 from .time import check_time_targets, measure_time, render_time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -29,6 +30,7 @@ CROP_OUT = os.path.join(RESULTS, "crop.json")
 FINER_OUT = os.path.join(RESULTS, "finer.json")
 SDF_OUT = os.path.join(RESULTS, "sdf.json")
 TIME_OUT = os.path.join(RESULTS, "time.json")
+SESSIONS_OUT = os.path.join(RESULTS, "sessions.json")
 TARGET_DB = 30.0
 
 
@@ -62,6 +64,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     timed.add_argument("--skip-time", action="store_true", help="skip the temporal-field (ResFields) section")
     timed.add_argument("--time-only", action="store_true",
                        help=f"run only the temporal-field (ResFields) section (default JSON: {TIME_OUT})")
+    sessions = parser.add_mutually_exclusive_group()
+    sessions.add_argument("--skip-sessions", action="store_true", help="skip the sessions / timeline section")
+    sessions.add_argument("--sessions-only", action="store_true",
+                          help=f"run only the sessions / timeline section (default JSON: {SESSIONS_OUT})")
     parser.add_argument("--skip-quality", action="store_true",
                         help="growth, crop and FINER++ sections: skip the quality comparisons (minutes of training on a CPU)")
     parser.add_argument("--out", default=None,
@@ -69,24 +75,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{CROP_OUT} with --crop-only, {FINER_OUT} with --finer-only, {SDF_OUT} with --sdf-only, "
                              f"{TIME_OUT} with --time-only)")
     args = parser.parse_args(argv)
-    if sum((args.growth_only, args.crop_only, args.finer_only, args.sdf_only, args.time_only)) > 1:
-        parser.error("--growth-only, --crop-only, --finer-only, --sdf-only and --time-only exclude each other")
+    if sum((args.growth_only, args.crop_only, args.finer_only, args.sdf_only, args.time_only, args.sessions_only)) > 1:
+        parser.error("--growth-only, --crop-only, --finer-only, --sdf-only, --time-only and --sessions-only exclude "
+                     "each other")
     if args.out is None:
         args.out = (GROWTH_OUT if args.growth_only else CROP_OUT if args.crop_only else FINER_OUT if args.finer_only
-                    else SDF_OUT if args.sdf_only else TIME_OUT if args.time_only else DEFAULT_OUT)
+                    else SDF_OUT if args.sdf_only else TIME_OUT if args.time_only else SESSIONS_OUT
+                    if args.sessions_only else DEFAULT_OUT)
     return args
 
 
 def only_one(args: argparse.Namespace) -> bool:
-    return args.growth_only or args.crop_only or args.finer_only or args.sdf_only or args.time_only
+    return args.growth_only or args.crop_only or args.finer_only or args.sdf_only or args.time_only or args.sessions_only
 
 
 def sections_label(args: argparse.Namespace) -> str:
     if only_one(args):
         return ("growth only" if args.growth_only else "crop only" if args.crop_only else "finer only"
-                if args.finer_only else "3D only" if args.sdf_only else "time only")
+                if args.finer_only else "3D only" if args.sdf_only else "time only" if args.time_only
+                else "sessions only")
     skipped = [name for name, skip in (("growth", args.skip_growth), ("crop", args.skip_crop),
-                                       ("finer", args.skip_finer), ("3D", args.skip_sdf), ("time", args.skip_time))
+                                       ("finer", args.skip_finer), ("3D", args.skip_sdf), ("time", args.skip_time),
+                                       ("sessions", args.skip_sessions))
                if skip]
     return f"all but {' and '.join(skipped)}" if skipped else "all"
 
@@ -143,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"device {device}, {threads} torch thread(s)")
     if not only_one(args):
         measure_app(args, settings, device, results, memory_after)
-    if not (args.skip_growth or args.crop_only or args.finer_only or args.sdf_only or args.time_only):
+    if not (args.skip_growth or args.crop_only or args.finer_only or args.sdf_only or args.time_only
+            or args.sessions_only):
         results["growth"] = measure_growth(args.quick, args.skip_quality, progress)
         problem = "--skip-gui" if args.skip_gui else display_problem()
         if problem:
@@ -152,21 +163,24 @@ def main(argv: list[str] | None = None) -> int:
             progress("growth: width-slider latency in the real window (256 px, widths 16/32/64/128)")
             results["growth"]["slider"] = measure_width_slider(moves=30 if args.quick else 60)
         memory_after["growth"] = memory_now(device)
-    if not (args.skip_crop or args.growth_only or args.finer_only or args.sdf_only or args.time_only):
+    if not (args.skip_crop or args.growth_only or args.finer_only or args.sdf_only or args.time_only or args.sessions_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["crop"] = measure_crop(args.quick, args.skip_quality, problem, progress)
         memory_after["crop"] = memory_now(device)
-    if not (args.skip_finer or args.growth_only or args.crop_only or args.sdf_only or args.time_only):
+    if not (args.skip_finer or args.growth_only or args.crop_only or args.sdf_only or args.time_only or args.sessions_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["finer"] = measure_finer(args.quick, args.skip_quality, progress, problem)
         memory_after["finer"] = memory_now(device)
-    if not (args.skip_sdf or args.growth_only or args.crop_only or args.finer_only or args.time_only):
+    if not (args.skip_sdf or args.growth_only or args.crop_only or args.finer_only or args.time_only or args.sessions_only):
         problem = "--skip-gui" if args.skip_gui else display_problem()
         results["sdf"] = measure_sdf(args.quick, progress, problem)
         memory_after["3D"] = memory_now(device)
-    if not (args.skip_time or args.growth_only or args.crop_only or args.finer_only or args.sdf_only):
+    if not (args.skip_time or args.growth_only or args.crop_only or args.finer_only or args.sdf_only or args.sessions_only):
         results["time"] = measure_time(args.quick, progress)
         memory_after["time"] = memory_now(device)
+    if not (args.skip_sessions or args.growth_only or args.crop_only or args.finer_only or args.sdf_only or args.time_only):
+        results["sessions"] = measure_sessions(args.quick, progress)
+        memory_after["sessions"] = memory_now(device)
 
     results["memory"] = {"after": memory_after, "final": memory_now(device)}
     results["targets"] = check_targets(results)
@@ -181,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         text = insert_before_targets(text, render_sdf(results["sdf"]))
     if "time" in results:
         text = insert_before_targets(text, render_time(results["time"]))
+    if "sessions" in results:
+        text = insert_before_targets(text, render_sessions(results["sessions"]))
     print(text)
     print(f"\n{results['total_seconds']:.0f} s in all; JSON: {os.path.abspath(args.out)}")
     return 0
