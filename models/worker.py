@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -305,8 +305,8 @@ class TrainingWorker:
         now = time.perf_counter()
         then, trained, rendered = self._budget_mark
         elapsed = now - then
-        if elapsed < 0.05:  # too short a window to say anything: keep reporting the last one
-            return self._last_share
+        if elapsed < 0.5:  # too short a window to measure shares: keep the last ones, with today's settings
+            return replace(self._last_share, render_duty=self._renderer.duty, pace_ms=self._pace)
         share = ComputeShare(min(1.0, (self._train_busy - trained) / elapsed),
                              min(1.0, (self._renderer.busy - rendered) / elapsed), self._renderer.duty, self._pace)
         self._budget_mark = (now, self._train_busy, self._renderer.busy)
