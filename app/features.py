@@ -31,5 +31,14 @@ def install_features(window) -> None:
     """Plug every feature module into ``window`` (one line each)."""
     from . import compare_board
     compare_board.install(window)
-    from . import session_menu
+    from . import timeline_bar
+    timeline_bar.install(window)
+    from . import exports
+    exports.install(window)
+    from . import budget_meter, lessons, presentation, shortcuts
+    budget_meter.install(window)
+    presentation.install(window)
+    lessons.install(window)
+    shortcuts.install(window)
+    from . import session_menu  # last: it restores the layout of everything the others added
     session_menu.install(window)
