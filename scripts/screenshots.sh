@@ -18,3 +18,4 @@ XVFB=(xvfb-run -a -s "-screen 0 1600x1000x24 +extension GLX +render")
 "${XVFB[@]}" .venv/bin/python scripts/sweep_screenshot.py "${SECONDS_SWEEP:-90}"
 "${XVFB[@]}" .venv/bin/fieldlab --signal gyroid --screenshot assets/screenshot-3d.png --screenshot-after "${SECONDS_3D:-60}"
 "${XVFB[@]}" .venv/bin/fieldlab --signal tour --time 0.3 --screenshot assets/screenshot-time.png --screenshot-after "${SECONDS_TIME:-90}"
+"${XVFB[@]}" .venv/bin/python scripts/compare_screenshot.py "${COMPARE_STEPS:-150}"
