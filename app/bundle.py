@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 
+from models.file_format import check_format
 from models.scene_io import scene_from_dict, scene_to_dict
 from models.sessions import SignalRef, restored_runs, open_session, save_runs_session, tensors_equal
 from models.trainer_state import capture_runs
@@ -183,13 +184,9 @@ def read_bundle(folder: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BundleError(f"{path}: unreadable ({str(exc).splitlines()[0]})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a FieldLab bundle description")
-    version = document.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION or version < 1:
-        raise BundleError(f"{path}: bundle format {version!r} is not one this FieldLab reads (up to {FORMAT_VERSION})")
+    check_format(document, FORMAT, FORMAT_VERSION, path, BundleError, "bundle")
     return document
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .file_format import check_format
+
 FORMAT = "fieldlab.session"
 FORMAT_VERSION = 1
 SUFFIX = ".fieldlab"
@@ -135,25 +137,12 @@ def _read_document(archive: zipfile.ZipFile, name: str) -> dict:
         document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
         raise SessionError(f"{name}: the session description is damaged ({str(exc).splitlines()[0]})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise SessionError(f"{name}: not a FieldLab session (unknown format {_describe(document)})")
-    version = document.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise SessionError(f"{name}: invalid session format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise SessionError(f"{name}: saved by a newer FieldLab (session format {version}; this one reads up to "
-                           f"{FORMAT_VERSION}): please update FieldLab")
+    check_format(document, FORMAT, FORMAT_VERSION, name, SessionError, "session")
     return document
 
 
 def _reject_constant(token: str):
     raise ValueError(f"non-finite number {token}")
-
-
-def _describe(document) -> str:
-    if isinstance(document, dict):
-        return repr(document.get("format"))[:60]
-    return f"(a JSON {type(document).__name__})"
 
 
 def _extract(archive: zipfile.ZipFile, members: list[str], name: str, extract_to: str | None) -> tuple[str, ...]:
