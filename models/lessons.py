@@ -286,7 +286,9 @@ def _text(value, where: str, allow_empty: bool = False) -> str:
 
 
 def _number(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)  # 10**400 is no float
 
 
 def _kind(value) -> str:

@@ -79,13 +79,17 @@ def _convert(hint, value, where: str):
             raise ValueError(f"{where}: expected true or false, got {value!r}")
         return value
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: expected a whole number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**62:
+            raise ValueError(f"{where}: expected a whole number, got {str(value)[:30]}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{where}: expected a finite number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValueError(f"{where}: expected a finite number, got {str(value)[:30]}")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected text, got {value!r}")

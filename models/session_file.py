@@ -39,7 +39,9 @@ SIGNAL_FOLDER = "signal/"
 MAX_EMBEDDED_BYTES = 64 * 1024 * 1024
 """Signal files up to this size in total are embedded; bigger ones are referenced by path only."""
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
-MAX_TOTAL_BYTES = 8 * 1024 * 1024 * 1024
+MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+"""Unpacked size above which a file is refused before anything is read (a zip bomb; a session of 2 GB holds a
+model of about 150 million parameters with its Adam moments)."""
 
 
 class SessionError(ValueError):
@@ -124,7 +126,10 @@ def load_session(path: str, extract_to: str | None = None) -> SessionFile:
 
 def _read_member(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
     try:
-        return archive.read(member)
+        data = archive.read(member)
+        if len(data) != archive.getinfo(member).file_size:
+            raise zipfile.BadZipFile(f"{len(data)} bytes where the header says {archive.getinfo(member).file_size}")
+        return data
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
         raise SessionError(f"{name}: damaged or truncated ({member}: {exc})") from None
     except Exception as exc:  # zlib.error and friends from a corrupted stream

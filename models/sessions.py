@@ -82,35 +82,56 @@ def open_session(path: str, extract_to: str | None = None) -> OpenedSession:
     document = session.document
     try:
         ref_data, scene_data = document["signal"], document["scene"]
-        ref = SignalRef(str(ref_data["source"]), _optional_int(ref_data.get("size")), str(ref_data.get("target", "sdf")))
+        if not isinstance(ref_data, dict):
+            raise ValueError("signal must be an object")
+        ref = SignalRef(_text(ref_data["source"]), _optional_int(ref_data.get("size")), _text(ref_data.get("target", "sdf")))
+        saved_shape = ref_data.get("shape")
+        if saved_shape is not None and (not isinstance(saved_shape, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) for n in saved_shape)):
+            raise ValueError("signal.shape must be a list of whole numbers")
+        embedded = ref_data.get("embedded")
+        if embedded not in (None, "file", "folder"):
+            raise ValueError(f"unknown signal.embedded {str(embedded)[:20]!r}")
         scene = scene_from_dict(scene_data)
         runs, groups = document["runs"], document.get("groups", [])
-        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs) or not isinstance(groups, list):
-            raise ValueError("runs must be a list of objects")
+        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs) or not isinstance(groups, list) \
+                or not all(isinstance(g, dict) for g in groups):
+            raise ValueError("runs and groups must be lists of objects")
         view = document.get("view", {})
         if not isinstance(view, dict):
             raise ValueError("view must be an object")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SessionError(f"{name}: invalid session description ({exc})") from None
+    except (LookupError, TypeError, ValueError, AttributeError, RecursionError, ArithmeticError) as exc:
+        raise SessionError(f"{name}: invalid session description ({str(exc)[:200]})") from None
     source = ref.source
-    if session.signal_files and ref_data.get("embedded") in ("file", "folder"):
-        source = session.signal_files[0] if ref_data.get("embedded") != "folder" else os.path.dirname(session.signal_files[0])
+    if session.signal_files and embedded in ("file", "folder"):
+        source = session.signal_files[0] if embedded == "file" else os.path.dirname(session.signal_files[0])
     try:
         signal = ref.load(source)
     except (SignalError, ValueError, OSError) as exc:
         raise SessionError(f"{name}: its signal could not be loaded ({str(exc).splitlines()[0]})") from None
-    if list(signal.shape) != list(ref_data.get("shape", signal.shape)):
+    if saved_shape is not None and list(signal.shape) != saved_shape:
         raise SessionError(f"{name}: the signal {ref.source} now loads as {tuple(signal.shape)}, not the saved "
-                           f"{tuple(ref_data['shape'])}: it changed since the session was saved")
+                           f"{tuple(saved_shape)}: it changed since the session was saved")
     return OpenedSession(path, signal, ref, source, scene, RunsState(session.tensors, runs, groups), view, document)
 
 
 def restored_runs(opened: OpenedSession) -> list[tuple[str, Trainer]]:
     """The scene's trainers with the saved state put back (StateError becomes a SessionError)."""
+    name = os.path.basename(opened.path)
     try:
-        return restore_runs(opened.scene.build(opened.signal), opened.state)
+        trainers = opened.scene.build(opened.signal)
+    except (ValueError, TypeError, RuntimeError, ArithmeticError, MemoryError, LookupError) as exc:
+        raise SessionError(f"{name}: its settings do not build on its signal ({str(exc).splitlines()[0]})") from None
+    try:
+        return restore_runs(trainers, opened.state)
     except StateError as exc:
-        raise SessionError(f"{os.path.basename(opened.path)}: {exc}") from None
+        raise SessionError(f"{name}: {exc}") from None
+
+
+def _text(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty text, got {str(value)[:40]!r}")
+    return value
 
 
 def _optional_int(value) -> int | None:

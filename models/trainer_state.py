@@ -150,7 +150,7 @@ def restore_runs(trainers: list[tuple[str, Trainer]], state: RunsState) -> list[
             _restore_one(trainer, f"run{i}.", run, state, groups_done)
     except StateError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+    except (LookupError, TypeError, ValueError, RuntimeError, AttributeError, ArithmeticError) as exc:  # any bad value
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StateError(f"the saved state does not fit this scene: {first}") from None
     return trainers
