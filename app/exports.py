@@ -14,7 +14,7 @@ import re
 import time
 
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from models.exports import TrainingTimelapse, plot_csv, render_trainer_image, width_sweep_frames, write_png
 from models.mesh_io import ExportError, write_animation
@@ -139,7 +139,10 @@ class WindowExports(QtCore.QObject):
             if menu is None or getattr(item, "_fieldlab_csv_action", None) is not None:
                 continue
             menu.addSeparator()
-            action = menu.addAction(CSV_ACTION)
+            # owned by the window: pyqtgraph's plot menus have no parent, so an action owned by one (and the
+            # connection holding this window) would outlive the window and keep it alive
+            action = QtGui.QAction(CSV_ACTION, self.window)
+            menu.addAction(action)
             action.triggered.connect(lambda _checked=False, plot=item: self.export_plot(plot))
             item._fieldlab_csv_action = action
             added += 1

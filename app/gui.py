@@ -91,6 +91,12 @@ def _run_with_window(args, signal, scene, size, running, source, restore) -> int
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("FieldLab")
+    # Python's cyclic garbage collector runs on whichever thread allocates: on the training thread it could free a
+    # closed window's Qt objects while the GUI thread deletes others (a deadlock seen in the open-close test).
+    # Collect on the GUI thread only, on a timer (pyqtgraph's recipe).
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)
     window = MainWindow(signal, scene, size, running=running, source=source, restore=restore)
     if args.time is not None:
         window.time_view.bar.set_time(args.time)
@@ -114,6 +120,7 @@ def _run_with_window(args, signal, scene, size, running, source, restore) -> int
 
     app.exec()
     heartbeat.stop()
+    collector.timer.stop()
     window.session.shutdown()
     window.deleteLater()
     app.processEvents()

@@ -5,10 +5,12 @@ No pickle anywhere: a checkpoint is safe to open even when it comes from someone
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .fields import CoordinateMLP, FieldConfig, build_field, evaluate_in_chunks
 from .local_global import LocalGlobalConfig, LocalGlobalField
@@ -72,13 +74,17 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
             meta = json.load(handle)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{meta_path}: unreadable field description ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{meta_path}: unreadable field description (nested too deeply)") from None
+    except ValueError as exc:  # e.g. a number with more digits than Python converts
+        raise CheckpointError(f"{meta_path}: unreadable field description ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path}: not a FieldLab field description")
     version = meta.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{meta_path}: invalid format version {version!r}")
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{meta_path}: format version {meta.get('version')} is newer than this FieldLab "
+        raise CheckpointError(f"{meta_path}: format version {_number_text(version)} is newer than this FieldLab "
                               f"understands ({FORMAT_VERSION}); please update FieldLab")
     architecture = meta.get("architecture", "mlp")
     if architecture not in ARCHITECTURES:
@@ -95,20 +101,23 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
             config = ResFieldConfig.from_dict(meta["field"])
         else:
             config = FieldConfig.from_dict(meta["field"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{meta_path}: invalid field config ({exc})") from None
+    except (LookupError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:  # any value from the file
+        raise CheckpointError(f"{meta_path}: invalid field config ({_first_line(exc)})") from None
     try:
         tensors = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: unreadable weights ({exc})") from None
-    if architecture == "streamable":
-        model = StreamableField(config, stages)
-    elif architecture == "local-global":
-        model = LocalGlobalField(config)
-    elif architecture == "resfield":
-        model = ResFieldMLP(config)
-    else:
-        model = build_field(config)
+    def build() -> torch.nn.Module:
+        if architecture == "streamable":
+            return StreamableField(config, stages)
+        if architecture == "local-global":
+            return LocalGlobalField(config)
+        if architecture == "resfield":
+            return ResFieldMLP(config)
+        return build_field(config)
+
+    model = _build_within_weights(build, config, stages if architecture == "streamable" else 1, tensors,
+                                  weights_path)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -117,6 +126,64 @@ def load_field(folder: str, device: str | torch.device = "cpu") -> SavedField:
     if architecture == "local-global" and model.present_list != list(config.present_partitions):
         raise CheckpointError(f"{weights_path}: the stored partitions do not match the config's 'present' list")
     return SavedField(model.to(device).eval(), config, meta)
+
+
+def _number_text(n: int) -> str:
+    """A whole number for a message: as is, or its order of magnitude when it is absurdly long (10**400)."""
+    text = str(n)
+    return text if len(text) <= 15 else f"~10^{len(text.lstrip('-')) - 1}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
+class _AllocationBudget(TorchFunctionMode):
+    """Stops building a model once its tensor factories (torch.empty, rand, zeros, ...) would have made more than
+    ``limit`` numbers in all, before the call that goes over runs (thread-local, like every torch function mode)."""
+
+    FACTORIES = frozenset({"empty", "rand", "randn", "zeros", "ones", "full", "randint", "empty_strided"})
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit, self.used = limit, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in self.FACTORIES:
+            size = kwargs.get("size", args[0] if len(args) == 1 or func.__name__ in ("full", "empty_strided") else args)
+            if isinstance(size, int):
+                size = (size,)
+            if isinstance(size, (tuple, list, torch.Size)) and all(isinstance(n, int) for n in size):
+                self.used += math.prod(max(int(n), 0) for n in size)
+                if self.used > self.limit:
+                    raise _TooLarge(self.used)
+        return func(*args, **kwargs)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _build_within_weights(build, config, stages: int, tensors: dict, weights_path: str):
+    """``build()``, unless the config cannot fit the stored tensors: a damaged or hostile field.json (width 10**12,
+    depth 10**9) must be an error, not a huge allocation or an endless loop. Every layer stores at least one tensor
+    (which bounds the layer count), and building may make at most a few times the numbers stored."""
+    layers = getattr(config, "depth", 0) * stages
+    if not isinstance(layers, int) or layers > len(tensors):
+        raise CheckpointError(f"{weights_path}: weights do not match the config ({len(tensors)} tensors stored "
+                              f"for {layers} layers)")
+    stored = sum(t.numel() for t in tensors.values())
+    try:
+        with _AllocationBudget(4 * stored + 2 ** 20):
+            return build()
+    except _TooLarge as exc:
+        raise CheckpointError(f"{weights_path}: weights do not match the config (it needs over "
+                              f"{_number_text(exc.args[0])} numbers, {stored} stored)") from None
+    except (RuntimeError, TypeError, ValueError, OverflowError, MemoryError) as exc:
+        raise CheckpointError(f"{weights_path}: cannot build the field its config describes ({_first_line(exc)})") \
+            from None
 
 
 def stage_of_width(saved: SavedField, width: int | None) -> int | None:

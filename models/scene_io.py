@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 
@@ -62,7 +63,7 @@ def _convert(hint, value, where: str):
                 return _convert(option, value, where)
             except ValueError as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise ValueError(errors[0] if errors else f"{where}: invalid value {_shown(value)}")
     if dataclasses.is_dataclass(hint):
         return _from_plain(hint, value, where)
     if origin is tuple or hint is tuple:
@@ -76,11 +77,11 @@ def _convert(hint, value, where: str):
         return tuple(_convert(item if item is not None else args[i], v, f"{where}[{i}]") for i, v in enumerate(value))
     if hint is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true or false, got {value!r}")
+            raise ValueError(f"{where}: expected true or false, got {_shown(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**62:
-            raise ValueError(f"{where}: expected a whole number, got {str(value)[:30]}")
+            raise ValueError(f"{where}: expected a whole number, got {_shown(value)}")
         return value
     if hint is float:
         try:
@@ -88,22 +89,36 @@ def _convert(hint, value, where: str):
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise ValueError(f"{where}: expected a finite number, got {str(value)[:30]}")
+            raise ValueError(f"{where}: expected a finite number, got {_shown(value)}")
         return number
     if hint is str:
         if not isinstance(value, str):
-            raise ValueError(f"{where}: expected text, got {value!r}")
+            raise ValueError(f"{where}: expected text, got {_shown(value)}")
         return value
     if hint is type(None):
         if value is not None:
-            raise ValueError(f"{where}: expected null, got {value!r}")
+            raise ValueError(f"{where}: expected null, got {_shown(value)}")
         return None
     raise ValueError(f"{where}: cannot read a setting of type {hint}")
 
 
-def _freeze(value, where: str):
+def _freeze(value, where: str, depth: int = 0):
     if isinstance(value, list):
-        return tuple(_freeze(v, where) for v in value)
+        if depth >= MAX_NESTING:
+            raise ValueError(f"{where}: lists nested more than {MAX_NESTING} deep")
+        return tuple(_freeze(v, where, depth + 1) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+            abs(value) <= 2**62 if isinstance(value, int) else math.isfinite(value)):
+        raise ValueError(f"{where}: expected finite numbers, got {_shown(value)}")
     if value is None or isinstance(value, (int, float, str)) and not isinstance(value, bool):
         return value
-    raise ValueError(f"{where}: unexpected value {value!r}")
+    raise ValueError(f"{where}: unexpected value {_shown(value)}")
+
+
+MAX_NESTING = 16
+"""Untyped settings (per-stage bias ranges) hold lists of lists; deeper ones are refused, not recursed into."""
+
+
+def _shown(value) -> str:
+    """A value for a message: short, and safe however deeply it nests."""
+    return reprlib.repr(value)

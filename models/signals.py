@@ -27,6 +27,9 @@ CURVE_SIGNALS = ("sinusoids",)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 DEFAULT_IMAGE_SIZE = 256
+MAX_IMAGE_PIXELS = 89_478_485
+"""Larger images (by their header) are refused before decoding: Pillow's decompression-bomb level, above which
+it only warns (and up to twice which it decodes), so a 1 kB file claiming 12000x12000 px never allocates it."""
 CURVE_SAMPLES = 1024
 
 
@@ -147,6 +150,9 @@ def image_signal(array: np.ndarray, name: str, size: int = DEFAULT_IMAGE_SIZE, k
     if max(h, w) > size:
         scale = size / max(h, w)
         new_shape = (max(1, round(h * scale)), max(1, round(w * scale)))
+        if min(new_shape) < 2:
+            raise SignalError(f"{name}: image is too narrow ({w}x{h} px would be {new_shape[1]}x{new_shape[0]} px at "
+                              f"working size {size})")
         from skimage.transform import resize
 
         image = resize(image, new_shape + image.shape[2:], anti_aliasing=True, preserve_range=True).astype(np.float32)
@@ -222,6 +228,7 @@ def read_image_file(path: str) -> np.ndarray:
     if size == 0:
         raise SignalError(f"{label}: file is empty")
     is_tiff = os.path.splitext(path)[1].lower() in (".tif", ".tiff")
+    check_pixel_count(_header_size(path, is_tiff, label), label)
     try:
         import imageio.v3 as iio
 
@@ -230,6 +237,38 @@ def read_image_file(path: str) -> np.ndarray:
     except Exception as exc:  # imageio raises many types for bad data; the user needs one line
         raise SignalError(f"{label}: not a readable image ({_read_failure_reason(exc)})") from None
     return np.asarray(array)
+
+
+def check_pixel_count(size: tuple[int, int] | None, label: str) -> None:
+    """Refuse a (width, height) above ``MAX_IMAGE_PIXELS`` (None: unknown, let the decoder decide)."""
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise image_too_large(label, size)
+
+
+def image_too_large(label: str, size: tuple[int, int] | None = None) -> SignalError:
+    """The error for an image over ``MAX_IMAGE_PIXELS``; no size: one Pillow refused (over twice its limit)."""
+    stated = f"{size[0]}x{size[1]} px" if size is not None else f"over {2 * MAX_IMAGE_PIXELS / 1e6:.0f} Mpx"
+    return SignalError(f"{label}: image is too large ({stated}, at most {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx)")
+
+
+def _header_size(path: str, is_tiff: bool, label: str) -> tuple[int, int] | None:
+    """(width, height) of the first image as its header states it, without decoding; None if the header is
+    unreadable (the decoder then says why)."""
+    from PIL import Image
+
+    try:
+        if is_tiff:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tiff:
+                page = tiff.pages[0]
+                return int(page.imagewidth), int(page.imagelength)
+        with Image.open(path) as image:  # reads the header only (Pillow may warn about a large size)
+            return int(image.size[0]), int(image.size[1])
+    except Image.DecompressionBombError:  # Pillow refuses over twice its limit before telling the size
+        raise image_too_large(label) from None
+    except Exception:  # any other failure is the decoder's to report, in read_image_file
+        return None
 
 
 def _read_failure_reason(exc: BaseException) -> str:

@@ -20,8 +20,10 @@ from models.signals import (
     TimeAxis,
     _read_failure_reason,
     _to_unit_float,
+    check_pixel_count,
     grid_coords,
     image_extent,
+    image_too_large,
     load_sample_image,
     read_image_file,
 )
@@ -310,6 +312,9 @@ def _read_gif(path: str, label: str, size: int, frames: int) -> tuple[_FrameStac
     stack = _FrameStack(size)
     try:
         with Image.open(path) as image:
+            if image.format != "GIF":  # Pillow opens any image; a still PNG or JPEG is not a video
+                raise SignalError(f"{label}: holds a single {image.format or 'unknown'} image, not a GIF video")
+            check_pixel_count(image.size, label)  # before any frame is decoded
             stack.total = getattr(image, "n_frames", 1)
             wanted = set(frame_indices(stack.total, frames).tolist())
             delays = []
@@ -319,6 +324,8 @@ def _read_gif(path: str, label: str, size: int, frames: int) -> tuple[_FrameStac
                     stack.add(np.asarray(frame.convert("RGB")), f"{label} frame {index}")
     except SignalError:
         raise
+    except Image.DecompressionBombError:  # Pillow refuses over twice its limit before telling the size
+        raise image_too_large(label) from None
     except Exception as exc:  # PIL raises many types for bad data; the user needs one line
         raise SignalError(f"{label}: not a readable GIF ({_video_failure_reason(exc, 'GIF')})") from None
     delay_ms = float(np.mean(delays)) if delays else 0.0
@@ -338,6 +345,7 @@ def _read_container(path: str, label: str, size: int, frames: int) -> tuple[_Fra
             stream = container.streams.video[0]
             if container.format.name.endswith("_pipe") or container.format.name == "image2":
                 raise SignalError(f"{label}: holds a single {stream.codec_context.name.upper()} image, not a video")
+            check_pixel_count((stream.codec_context.width, stream.codec_context.height), label)
             stack.total = sum(1 for packet in container.demux(stream) if packet.size)
             rate = stream.average_rate or stream.guessed_rate
         if stack.total == 0:
