@@ -290,6 +290,7 @@ class SnapshotRenderer:
                 while self._pending is None and not self._stopped:
                     self._condition.wait()
                 if self._stopped:
+                    self._pending = None  # its weight copies go with this thread, not with a later collection
                     return
                 request, self._pending = self._pending, None
             started = time.perf_counter()

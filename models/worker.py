@@ -144,6 +144,11 @@ class TrainingWorker:
             self._loop()
         finally:
             self._renderer.stop()
+            # Free the models, optimisers and kept states here, on their own thread, by reference counting: left
+            # to the cyclic garbage collector (this object and its thread refer to each other), they would be freed
+            # on whatever thread collects next, e.g. the GUI's, in the middle of another session's work.
+            self._trainers, self._evaluators, self._structures = [], [], []
+            self.timeline.clear()
 
     def _loop(self) -> None:
         self._build(message="")

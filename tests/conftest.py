@@ -1,6 +1,7 @@
 """Shared test guards."""
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -26,6 +27,14 @@ def no_leaked_training_threads():
         time.sleep(0.05)
     leaked = [t.name for t in _fieldlab_threads()]
     assert not leaked, f"threads still running after the test: {leaked}"
+    gc.collect()  # automatic collection is off (below): collect here, with no training thread running
+
+
+def pytest_configure(config):
+    """Collect garbage only between tests, on the main thread, when no worker runs: a collection that frees a closed
+    window's Qt and torch objects while another window's worker thread runs has deadlocked the interpreter (the app
+    does the same with pyqtgraph's GarbageCollector: app/gui.py)."""
+    gc.disable()
 
 
 @pytest.fixture(scope="module")
