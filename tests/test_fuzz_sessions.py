@@ -107,7 +107,7 @@ def test_fuzz_session_files(valid_session, tmp_path, record_property):
                 assert name not in MUST_FAIL, f"{where}: loaded"
                 loaded += 1
             counts[name] = counts.get(name, 0) + 1
-    for root, _, files in os.walk(str(tmp_path.parent)):  # what a '../evil' member would have written
+    for root, _, files in os.walk(str(tmp_path)):  # what a '../evil' member would have written (extraction is below)
         for file in files:
             path = os.path.join(root, file)
             if not file.endswith(".fieldlab") and os.path.getsize(path) == 5:
