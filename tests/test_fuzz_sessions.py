@@ -19,7 +19,7 @@ from models.sessions import SignalRef, capture_session, open_session, restored_r
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.filterwarnings("ignore:Duplicate name")]
 CASE_SECONDS = 30.0
-DOCUMENT_STRIDE = int(os.environ.get("FIELDLAB_FUZZ_STRIDE", "4"))
+DOCUMENT_STRIDE = int(os.environ.get("FIELDLAB_FUZZ_STRIDE", "8"))
 """Every n-th of the ~2000 corrupted session.json documents (FIELDLAB_FUZZ_STRIDE=1 runs all of them)."""
 MUST_FAIL = ("zip_not_zips", "zip_truncations", "zip_huge_members", "zip_unsupported_members")
 
