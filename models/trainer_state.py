@@ -10,7 +10,7 @@ Nothing here unpickles or executes anything: tensors are plain arrays and the de
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -191,8 +191,6 @@ def _restore_one(trainer: Trainer, prefix: str, run: dict, state: RunsState, gro
     trainer.structure = max(trainer.structure, int(run["structure"]))
     trainer._pending_losses.clear()
     trainer._full_batch_prediction = None
-    if isinstance(trainer, RegionTrainer) and not trainer.waiting and trainer.extension_step is not None:
-        pass  # an extended region run trains on everything: train_rows is None already
     if not isinstance(trainer, MemberTrainer):
         trainer._good_state = trainer._capture_state()
 
@@ -264,10 +262,3 @@ def _load_optimizer(optimizer, prefix: str, meta: dict, tensors: dict, device) -
     for index, entries in meta.get("plain_state", {}).items():
         state.setdefault(int(index), {}).update(entries)
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-def with_lr(state: RunsState, lr: float) -> RunsState:
-    """The same state with every run's (and group's) learning rate set to ``lr`` (a branch's new setting)."""
-    runs = [{**run, "lr": lr} for run in state.runs]
-    groups = [{**group, "lr": lr} for group in state.groups]
-    return replace(state, runs=runs, groups=groups)
