@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from models.checkpoint import save_field
+from models.exports import diverging_colors  # one colour map for the views, the CLI and the exports
 from models.metrics import ssim
 from models.training import Trainer
 from models.width_views import residual_display, width_scores
@@ -38,13 +39,6 @@ def write_cropped_png(path: str, unit_values: np.ndarray) -> str:
     rgba = np.concatenate([np.nan_to_num(rgb, nan=0.0), (~missing)[:, :, None].astype(np.float32)], axis=2)
     write_png(path, rgba)
     return f" ({int(missing.sum())} cropped pixels left transparent)"
-
-
-def diverging_colors(values: np.ndarray, limit: float) -> np.ndarray:
-    """Blue (negative) - white (zero) - red (positive) RGB in [0, 1] for values in [-limit, limit]."""
-    t = np.clip(np.asarray(values, dtype=np.float32) / max(limit, 1e-12), -1.0, 1.0)[..., None]
-    white, red, blue = np.ones(3, np.float32), np.array([0.70, 0.09, 0.17], np.float32), np.array([0.13, 0.40, 0.67], np.float32)
-    return np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
 
 
 def write_residual_png(path: str, residual: np.ndarray, curve: bool = False) -> str:
