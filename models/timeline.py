@@ -54,7 +54,7 @@ class Timeline:
 
     def record(self, state: RunsState, edit: bool = False) -> None:
         step = state.step
-        while self.entries and self.entries[-1].step >= step and not (edit and self.entries[-1].step < step):
+        while self.entries and self.entries[-1].step >= step:
             if self.entries[-1].step == step:
                 edit = edit or self.entries[-1].edit
             self.entries.pop()  # the same step again (after an edit), or a rewind: the newer state wins
